@@ -1,0 +1,279 @@
+use std::path::Path;
+
+use criguard_reference::{Digest, Reference};
+
+use super::*;
+use crate::transport::ImageReference;
+
+const DIGEST: &str = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+const OTHER_DIGEST: &str =
+    "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+
+struct NoFiles;
+impl TrustFiles for NoFiles {
+    fn read(&self, path: &Path) -> Result<Vec<u8>, String> {
+        Err(format!(
+            "open {}: no such file or directory",
+            path.display()
+        ))
+    }
+}
+
+/// A test double for the GPG mechanism: a "signed" blob is
+/// `key-name\npayload`, and a keyring is the key name. It lets these tests
+/// exercise everything the engine does after the cryptography.
+struct NamedKeys;
+impl SimpleSigningVerifier for NamedKeys {
+    fn verify(&self, keyrings: &[Vec<u8>], blob: &[u8]) -> Result<Vec<u8>, SignatureRejection> {
+        if keyrings.iter().all(|k| k.is_empty()) {
+            return Err(SignatureRejection::policy("No public keys imported"));
+        }
+        let text = std::str::from_utf8(blob).map_err(|_| SignatureRejection::other("garbage"))?;
+        let (key, payload) = text
+            .split_once('\n')
+            .ok_or_else(|| SignatureRejection::other("garbage"))?;
+        if keyrings.iter().any(|k| k == key.as_bytes()) {
+            Ok(payload.as_bytes().to_vec())
+        } else {
+            Err(SignatureRejection::invalid(format!(
+                "signature by key {key} is not accepted"
+            )))
+        }
+    }
+}
+
+fn payload(reference: &str, digest: &str) -> String {
+    format!(
+        r#"{{"critical":{{"identity":{{"docker-reference":"{reference}"}},"image":{{"docker-manifest-digest":"{digest}"}},"type":"atomic container signature"}},"optional":{{}}}}"#
+    )
+}
+
+fn gpg(key: &str, reference: &str, digest: &str) -> Signature {
+    Signature::SimpleSigning(format!("{key}\n{}", payload(reference, digest)).into_bytes())
+}
+
+fn policy(docker_scopes: &str) -> Policy {
+    let text = format!(
+        r#"{{"default":[{{"type":"reject"}}],"transports":{{"docker":{{{docker_scopes}}}}}}}"#
+    );
+    Policy::from_bytes(text.as_bytes(), "test").unwrap()
+}
+
+fn decide(policy: &Policy, image: &str, signatures: &[Signature]) -> Decision {
+    let reference =
+        ImageReference::Docker(Reference::parse_docker_transport(&format!("//{image}")).unwrap());
+    let digest = Digest::parse(DIGEST).unwrap();
+    Evaluator {
+        files: &NoFiles,
+        simple_signing: Some(&NamedKeys),
+        sigstore: None,
+    }
+    .evaluate(
+        policy,
+        &Image {
+            reference: &reference,
+            manifest_digest: &digest,
+            signatures,
+        },
+    )
+}
+
+fn message(decision: &Decision) -> &str {
+    &decision.rejection().expect("rejected").message
+}
+
+#[test]
+fn scope_lookup_order() {
+    let scopes = [
+        "",
+        "unmatched",
+        "deep.com",
+        "*.very.deep.com",
+        "*.deep.com",
+        "deep.com/n1",
+        "deep.com/n1/n2",
+        "deep.com/n1/n2/n3",
+        "deep.com/n1/n2/n3/repo",
+        "deep.com/n1/n2/n3/repo:tag2",
+    ];
+    let body: Vec<String> = scopes
+        .iter()
+        .map(|s| format!(r#""{s}":[{{"type":"reject"}}]"#))
+        .collect();
+    let text = format!(
+        r#"{{"default":[{{"type":"reject"}}],"transports":{{"docker":{{{}}},"atomic":{{"unmatched":[{{"type":"reject"}}]}}}}}}"#,
+        body.join(",")
+    );
+    let policy = Policy::from_bytes(text.as_bytes(), "t").unwrap();
+    let rows = [
+        (
+            "deep.com/n1/n2/n3/repo:tag2",
+            Some("deep.com/n1/n2/n3/repo:tag2"),
+        ),
+        (
+            "deep.com/n1/n2/n3/repo:nottag2",
+            Some("deep.com/n1/n2/n3/repo"),
+        ),
+        ("deep.com/n1/n2/n3/notrepo:tag2", Some("deep.com/n1/n2/n3")),
+        ("deep.com/n1/n2/notn3/repo:tag2", Some("deep.com/n1/n2")),
+        ("deep.com/n1/notn2/n3/repo:tag2", Some("deep.com/n1")),
+        ("deep.com/notn1/n2/n3/repo:tag2", Some("deep.com")),
+        ("very.deep.com/n1/n2/n3/repo:tag2", Some("*.deep.com")),
+        (
+            "not.very.deep.com/n1/n2/n3/repo:tag2",
+            Some("*.very.deep.com"),
+        ),
+        ("this.does-not/match:anything", Some("")),
+    ];
+    for (image, want) in rows {
+        let reference = ImageReference::Docker(
+            Reference::parse_docker_transport(&format!("//{image}")).unwrap(),
+        );
+        let (scope, _) = policy.requirements_for(&reference);
+        assert_eq!(scope.scope(), want, "{image}");
+        let explanation = policy.explain(&reference);
+        assert_eq!(explanation.matched, scope);
+        assert!(explanation.candidates.last().unwrap().matched);
+        assert_eq!(
+            explanation.candidates.iter().filter(|c| c.matched).count(),
+            1
+        );
+    }
+    let oci = ImageReference::Oci {
+        dir: "/x".into(),
+        image: String::new(),
+        resolved_dir: "/x".into(),
+    };
+    assert_eq!(policy.requirements_for(&oci).0, MatchedScope::Default);
+}
+
+#[test]
+fn simple_requirements() {
+    let p = policy(
+        r#""a.com/ok":[{"type":"insecureAcceptAnything"}],"a.com/base":[{"type":"signedBaseLayer","baseLayerIdentity":{"type":"matchRepository"}}]"#,
+    );
+    assert!(decide(&p, "a.com/ok:1", &[]).is_allowed());
+    let rejected = decide(&p, "busybox", &[]);
+    assert_eq!(
+        message(&rejected),
+        "Running image docker://busybox:latest is rejected by policy."
+    );
+    assert_eq!(rejected.scope, MatchedScope::Default);
+    assert_eq!(
+        message(&decide(&p, "a.com/base:1", &[])),
+        "signedBaseLayer not implemented yet!"
+    );
+}
+
+#[test]
+fn signed_by_outcomes() {
+    let p = policy(
+        r#""a.com/app":[{"type":"signedBy","keyType":"GPGKeys","keyData":"a2V5MQ==","signedIdentity":{"type":"matchExact"}}],
+           "a.com/both":[{"type":"insecureAcceptAnything"},{"type":"reject"}],
+           "a.com/empty":[{"type":"signedBy","keyType":"GPGKeys","keyData":""}],
+           "a.com/x509":[{"type":"signedBy","keyType":"X509Certificates","keyData":"a2V5MQ=="}],
+           "a.com/file":[{"type":"signedBy","keyType":"GPGKeys","keyPath":"/missing/key"}]"#,
+    );
+    let good = gpg("key1", "a.com/app:1", DIGEST);
+    assert!(decide(&p, "a.com/app:1", std::slice::from_ref(&good)).is_allowed());
+    assert_eq!(
+        message(&decide(&p, "a.com/app:1", &[])),
+        "A signature was required, but no signature exists"
+    );
+    assert_eq!(
+        message(&decide(&p, "a.com/app:2", std::slice::from_ref(&good))),
+        "Signature for identity \"a.com/app:1\" is not accepted"
+    );
+    let wrong_digest = gpg("key1", "a.com/app:1", OTHER_DIGEST);
+    assert_eq!(
+        message(&decide(
+            &p,
+            "a.com/app:1",
+            std::slice::from_ref(&wrong_digest)
+        )),
+        format!("Signature for digest {OTHER_DIGEST} does not match")
+    );
+    let other_key = gpg("key2", "a.com/app:1", DIGEST);
+    let two = decide(&p, "a.com/app:1", &[other_key.clone(), wrong_digest]);
+    assert_eq!(
+        message(&two),
+        format!(
+            "None of the signatures were accepted, reasons: signature by key key2 is not accepted; Signature for digest {OTHER_DIGEST} does not match"
+        )
+    );
+    assert_eq!(two.rejection().unwrap().signatures.len(), 2);
+    assert!(decide(&p, "a.com/app:1", &[other_key, good.clone()]).is_allowed());
+    let both = decide(&p, "a.com/both:1", &[]);
+    assert_eq!(both.rejection().unwrap().requirement_index, 2);
+    assert_eq!(
+        message(&decide(&p, "a.com/empty:1", std::slice::from_ref(&good))),
+        "No public keys imported"
+    );
+    let x509 = decide(&p, "a.com/x509:1", std::slice::from_ref(&good));
+    assert_eq!(
+        message(&x509),
+        "Unimplemented \"keyType\" value \"X509Certificates\""
+    );
+    assert_eq!(x509.rejection().unwrap().kind, RejectionKind::Other);
+    assert_eq!(
+        message(&decide(&p, "a.com/file:1", std::slice::from_ref(&good))),
+        "open /missing/key: no such file or directory"
+    );
+    let invalid_payload = Signature::SimpleSigning(b"key1\nThis is not JSON".to_vec());
+    let bad = decide(&p, "a.com/app:1", &[invalid_payload]);
+    assert_eq!(
+        bad.rejection().unwrap().kind,
+        RejectionKind::InvalidSignature
+    );
+    // Sigstore attachments are invisible to signedBy.
+    let attachment = Signature::Sigstore(SigstoreSignature {
+        mime_type: crate::payload::COSIGN_SIGNATURE_MIME_TYPE.into(),
+        payload: Vec::new(),
+        annotations: Default::default(),
+    });
+    assert_eq!(
+        message(&decide(&p, "a.com/app:1", &[attachment])),
+        "A signature was required, but no signature exists"
+    );
+}
+
+#[test]
+fn sigstore_without_a_mechanism_fails_closed() {
+    let p = policy(
+        r#""a.com/app":[{"type":"sigstoreSigned","keyData":"YWJj","signedIdentity":{"type":"matchRepository"}}]"#,
+    );
+    let attachment = |mime: &str| {
+        Signature::Sigstore(SigstoreSignature {
+            mime_type: mime.into(),
+            payload: Vec::new(),
+            annotations: Default::default(),
+        })
+    };
+    let signature = attachment(crate::payload::COSIGN_SIGNATURE_MIME_TYPE);
+    let d = decide(&p, "a.com/app:1", &[signature]);
+    assert_eq!(
+        message(&d),
+        "sigstore signature verification is not available in this build"
+    );
+    let d = decide(
+        &p,
+        "a.com/app:1",
+        &[attachment("text/plain"), gpg("k", "a", DIGEST)],
+    );
+    assert_eq!(
+        message(&d),
+        "A signature was required, but no signature exists (1 non-sigstore signatures, 1 sigstore non-signature attachments)"
+    );
+}
+
+#[test]
+fn decisions_read_as_a_chain() {
+    let p = policy(
+        r#""a.com":[{"type":"insecureAcceptAnything"},{"type":"signedBy","keyType":"GPGKeys","keyData":"a2V5MQ=="}]"#,
+    );
+    let d = decide(&p, "a.com/app:1", &[]);
+    assert_eq!(
+        d.to_string(),
+        "rejected by docker scope \"a.com\", requirement 2 of 2 (signedBy): A signature was required, but no signature exists"
+    );
+}

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Creates the seed corpora under fuzz/corpus/ (git-ignored) from the shared
+# fixtures and a few literals. Nothing here is committed: the fixtures stay
+# the single copy, and fuzzing grows the corpora locally.
+#
+# Usage: fuzz/seed-corpora.sh   (from anywhere; the shared fixtures are
+# looked for in ../shared next to the repository, or in $CRIGUARD_SHARED)
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+shared=${CRIGUARD_SHARED:-$here/../../shared}
+fixtures=$shared/fixtures/containers-image
+corpus=$here/corpus
+
+mkdir -p "$corpus/policy" "$corpus/payload" "$corpus/reference"
+
+# policy: the upstream test policy (every requirement type and scope shape)
+# and the default policy shipped by distributions.
+cp "$fixtures/signature/fixtures/policy.json" "$corpus/policy/fixture-policy.json"
+cp "$fixtures/default-policy.json" "$corpus/policy/default-policy.json"
+
+# payload: a real cosign payload, and an atomic (GPG) one with its optional
+# section, which the cosign format makes nullable.
+cp "$fixtures/signature/fixtures/rekor-payload" "$corpus/payload/cosign"
+printf '%s' '{"critical":{"identity":{"docker-reference":"example.com/ns/app:v1"},"image":{"docker-manifest-digest":"sha256:2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae"},"type":"atomic container signature"},"optional":{"creator":"criguard seed","timestamp":1700000000}}' \
+    > "$corpus/payload/atomic"
+
+# reference: one input per shape the grammar distinguishes.
+i=0
+for reference in \
+    busybox \
+    library/busybox:latest \
+    docker.io/library/busybox \
+    index.docker.io/user/app:1.0 \
+    quay.io/org/team/app:v1.2-rc \
+    localhost:5000/app@sha256:2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae \
+    '[::1]:5000/ns/app:tag@sha256:2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae' \
+    //example.com/ns/app:tag \
+    //busybox \
+    2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae
+do
+    printf '%s' "$reference" > "$corpus/reference/seed-$i"
+    i=$((i + 1))
+done
+
+echo "seed corpora in $corpus"

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Runs every test criguard has, after installing what they need.
+# Usage: scripts/test.sh   (as root on Debian 12; CI runs exactly this)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Tools from Debian that the build and the tests use.
+packages=()
+command -v cc >/dev/null || packages+=(build-essential)
+command -v git >/dev/null || packages+=(git)
+command -v curl >/dev/null || packages+=(curl ca-certificates)
+if [ ${#packages[@]} -gt 0 ]; then
+    apt-get update -q
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${packages[@]}"
+fi
+if ! command -v cargo >/dev/null; then
+    # A fresh Debian machine has no Rust; rust-toolchain.toml pins the version.
+    curl -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal --default-toolchain none
+    # shellcheck disable=SC1091
+    . "$HOME/.cargo/env"
+fi
+
+# The conformance tests read containers/image's fixtures in place.
+if [ ! -f ../shared/fixtures/containers-image/CORPUS-cases.json ]; then
+    echo "error: ../shared (the team's shared fixtures) must sit beside the repository" >&2
+    exit 1
+fi
+
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+cargo test --workspace --locked
