@@ -12,7 +12,7 @@ shared=${CRIGUARD_SHARED:-$here/../../shared}
 fixtures=$shared/fixtures/containers-image
 corpus=$here/corpus
 
-mkdir -p "$corpus/policy" "$corpus/payload" "$corpus/reference"
+mkdir -p "$corpus/policy" "$corpus/payload" "$corpus/reference" "$corpus/registries_d"
 
 # policy: the upstream test policy (every requirement type and scope shape)
 # and the default policy shipped by distributions.
@@ -41,6 +41,13 @@ for reference in \
 do
     printf '%s' "$reference" > "$corpus/reference/seed-$i"
     i=$((i + 1))
+done
+
+# registries_d: upstream's registries.d test files and the distributions'
+# default.yaml.
+cp "$fixtures/default.yaml" "$corpus/registries_d/default.yaml"
+for file in "$fixtures"/docker/fixtures/registries.d/*.yaml; do
+    cp "$file" "$corpus/registries_d/fixture-$(basename "$file")"
 done
 
 echo "seed corpora in $corpus"

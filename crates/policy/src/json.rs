@@ -228,46 +228,71 @@ impl<'a> Reader<'a> {
         Some(Members { entries: kept })
     }
 
-    /// Reads an array of values; `null` reads as no array at all, like Go.
-    pub(crate) fn array(&mut self, node: &Node<'a, '_>, what: &str) -> Option<Vec<&'a RawValue>> {
-        match node.kind() {
-            Kind::Array => match serde_json::from_str::<Vec<&'a RawValue>>(node.raw.get()) {
-                Ok(items) => Some(items),
-                Err(e) => {
-                    self.report(node, strip_position(&e.to_string()));
-                    None
-                }
-            },
-            other => {
-                self.report(
-                    node,
-                    format!("{what} must be a JSON array, got {}", kind_name(other)),
-                );
+    /// Deserializes a value that must be of kind `want`, reporting a wrong
+    /// kind as "`what` must be `noun`".
+    fn typed<T: serde::Deserialize<'a>>(
+        &mut self,
+        node: &Node<'a, '_>,
+        want: Kind,
+        what: &str,
+    ) -> Option<T> {
+        let kind = node.kind();
+        if kind != want {
+            let noun = match want {
+                Kind::Array => "a JSON array",
+                _ => kind_name(want),
+            };
+            self.report(
+                node,
+                format!("{what} must be {noun}, got {}", kind_name(kind)),
+            );
+            return None;
+        }
+        match serde_json::from_str::<T>(node.raw.get()) {
+            Ok(value) => Some(value),
+            Err(e) => {
+                self.report(node, strip_position(&e.to_string()));
                 None
             }
         }
     }
 
+    /// Reads an array of values.
+    pub(crate) fn array(&mut self, node: &Node<'a, '_>, what: &str) -> Option<Vec<&'a RawValue>> {
+        self.typed(node, Kind::Array, what)
+    }
+
     /// Reads a string. Go leaves a string untouched when it reads `null`, so
     /// `null` is the empty string here too.
     pub(crate) fn string(&mut self, node: &Node<'a, '_>, what: &str) -> Option<String> {
-        match node.kind() {
-            Kind::Null => Some(String::new()),
-            Kind::String => match serde_json::from_str::<String>(node.raw.get()) {
-                Ok(s) => Some(s),
-                Err(e) => {
-                    self.report(node, strip_position(&e.to_string()));
-                    None
-                }
-            },
-            other => {
-                self.report(
-                    node,
-                    format!("{what} must be a string, got {}", kind_name(other)),
-                );
-                None
+        if node.is_null() {
+            return Some(String::new());
+        }
+        self.typed(node, Kind::String, what)
+    }
+
+    /// Reads an array whose items are read by `item`; `null` is "no array"
+    /// (`Some(None)`), as Go reads it into a nil slice.
+    fn list<T>(
+        &mut self,
+        node: &Node<'a, '_>,
+        what: &str,
+        mut item: impl FnMut(&mut Self, &Node<'a, '_>) -> Option<T>,
+    ) -> Option<Option<Vec<T>>> {
+        if node.is_null() {
+            return Some(None);
+        }
+        let raws = self.array(node, what)?;
+        let mut out = Vec::with_capacity(raws.len());
+        let mut ok = true;
+        for (i, raw) in raws.into_iter().enumerate() {
+            let path = Path::Index(node.path, i);
+            match item(self, &Node { raw, path: &path }) {
+                Some(value) => out.push(value),
+                None => ok = false,
             }
         }
+        ok.then_some(Some(out))
     }
 
     /// Reads an array of strings; `null` is "no array" (`Some(None)`).
@@ -276,25 +301,7 @@ impl<'a> Reader<'a> {
         node: &Node<'a, '_>,
         what: &str,
     ) -> Option<Option<Vec<String>>> {
-        if node.is_null() {
-            return Some(None);
-        }
-        let items = self.array(node, what)?;
-        let mut out = Vec::with_capacity(items.len());
-        let mut ok = true;
-        for (i, raw) in items.into_iter().enumerate() {
-            let path = Path::Index(node.path, i);
-            let item = Node { raw, path: &path };
-            if item.is_null() {
-                out.push(String::new());
-                continue;
-            }
-            match self.string(&item, what) {
-                Some(s) => out.push(s),
-                None => ok = false,
-            }
-        }
-        ok.then_some(Some(out))
+        self.list(node, what, |r, item| r.string(item, what))
     }
 
     /// Reads base64 bytes the way Go's encoding/json does (standard alphabet,
@@ -319,21 +326,9 @@ impl<'a> Reader<'a> {
         node: &Node<'a, '_>,
         what: &str,
     ) -> Option<Option<Vec<Vec<u8>>>> {
-        if node.is_null() {
-            return Some(None);
-        }
-        let items = self.array(node, what)?;
-        let mut out = Vec::with_capacity(items.len());
-        let mut ok = true;
-        for (i, raw) in items.into_iter().enumerate() {
-            let path = Path::Index(node.path, i);
-            let item = Node { raw, path: &path };
-            match self.bytes(&item, what) {
-                Some(b) => out.push(b.unwrap_or_default()),
-                None => ok = false,
-            }
-        }
-        ok.then_some(Some(out))
+        self.list(node, what, |r, item| {
+            r.bytes(item, what).map(Option::unwrap_or_default)
+        })
     }
 }
 
