@@ -228,8 +228,8 @@ impl<'a> Reader<'a> {
         Some(Members { entries: kept })
     }
 
-    /// Deserializes a value that must be of kind `want`, reporting a wrong
-    /// kind as "`what` must be `noun`".
+    /// Deserializes a value that must be of kind `want`; a wrong kind is
+    /// reported as "`what` must be <that kind>, got <this kind>".
     fn typed<T: serde::Deserialize<'a>>(
         &mut self,
         node: &Node<'a, '_>,
