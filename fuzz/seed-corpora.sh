@@ -51,3 +51,26 @@ for file in "$fixtures"/docker/fixtures/registries.d/*.yaml; do
 done
 
 echo "seed corpora in $corpus"
+
+# sigstore_certificate: the PKI fixture (roots, intermediates, leaf, chain,
+# signature), NUL-separated as the target splits its input.
+mkdir -p "$corpus/sigstore_certificate" "$corpus/rekor_set"
+sig=$fixtures/signature/fixtures
+{
+    cat "$sig/pki_root_crts.pem"; printf '\0'
+    cat "$sig/pki_intermediate_crts.pem"; printf '\0'
+    cat "$sig/pki-cert"; printf '\0'
+    cat "$sig/pki-chain"; printf '\0'
+    printf 'MEUCIQ=='
+} > "$corpus/sigstore_certificate/pki"
+
+# rekor_set: the real SET's Payload, the Fulcio certificate, signature and
+# payload it binds, and the whole SET as the unsigned variant.
+python3 - "$sig" "$corpus/rekor_set/fulcio" <<'PY'
+import json, sys
+d, out = sys.argv[1], sys.argv[2]
+read = lambda n: open(f"{d}/{n}", "rb").read()
+payload = json.dumps(json.loads(read("rekor-set"))["Payload"]).encode()
+parts = [payload, read("fulcio-cert"), read("rekor-sig"), read("rekor-payload"), read("rekor-set")]
+open(out, "wb").write(b"\0".join(parts))
+PY

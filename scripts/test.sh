@@ -9,6 +9,12 @@ packages=()
 command -v cc >/dev/null || packages+=(build-essential)
 command -v git >/dev/null || packages+=(git)
 command -v curl >/dev/null || packages+=(curl ca-certificates)
+# The test harness (crates/testutil): a real registry on 127.0.0.1, GPG for
+# simple signing, bookworm's skopeo 1.9.3 (GPG; sigstore is disabled in it).
+[ -x /usr/bin/docker-registry ] || packages+=(docker-registry)
+command -v gpg >/dev/null || packages+=(gnupg)
+[ -x /usr/bin/skopeo ] || packages+=(skopeo)
+command -v python3 >/dev/null || packages+=(python3)
 if [ ${#packages[@]} -gt 0 ]; then
     apt-get update -q
     DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${packages[@]}"
@@ -25,6 +31,12 @@ if [ ! -f ../shared/fixtures/containers-image/CORPUS-cases.json ]; then
     echo "error: ../shared (the team's shared fixtures) must sit beside the repository" >&2
     exit 1
 fi
+
+# cosign 2.5 and a sigstore-enabled skopeo 1.18 (Debian trixie, unpacked
+# under target/), the peers the interoperability tests compare criguard with.
+CRIGUARD_PEER_TOOLS="$PWD/target/peer-tools"
+export CRIGUARD_PEER_TOOLS
+scripts/fetch-peer-tools.sh "$CRIGUARD_PEER_TOOLS"
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings

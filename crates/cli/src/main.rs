@@ -1,11 +1,14 @@
-//! `criguard`: check, explain and (later) enforce containers-policy.json.
+//! `criguard`: check, explain and apply containers-policy.json to images.
 
-use std::path::{Path, PathBuf};
+mod policy_cmd;
+mod registry_args;
+mod signing;
+mod verify;
+
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
-use criguard_policy::{ImageName, ImageReference, Policy, PolicyError};
 
 /// CRI-O's (and containers/image's) system-wide policy.
 const DEFAULT_POLICY: &str = "/etc/containers/policy.json";
@@ -28,6 +31,13 @@ enum Command {
         #[command(subcommand)]
         command: PolicyCommand,
     },
+    /// Decide whether an image may run: exit 0 allowed, 1 rejected (or any
+    /// error while deciding), 2 bad usage.
+    Verify(verify::VerifyArgs),
+    /// Write a cosign-compatible key pair (cosign.key, cosign.pub).
+    Keygen(signing::KeygenArgs),
+    /// Sign an image in its registry with a cosign key, as `cosign sign`.
+    Sign(signing::SignArgs),
 }
 
 #[derive(Subcommand)]
@@ -50,23 +60,29 @@ enum PolicyCommand {
     },
 }
 
-#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Output {
     Text,
     Json,
 }
 
+/// Exit status for bad usage, as clap uses for argument errors.
+const USAGE: u8 = 2;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Policy { command } => match command {
-            PolicyCommand::Lint { file } => lint(&file),
+            PolicyCommand::Lint { file } => policy_cmd::lint(&file),
             PolicyCommand::Explain {
                 image,
                 policy,
                 output,
-            } => explain(&image, &policy, output),
+            } => policy_cmd::explain(&image, &policy, output),
         },
+        Command::Verify(args) => verify::run(&args),
+        Command::Keygen(args) => signing::keygen(&args),
+        Command::Sign(args) => signing::sign(&args),
     };
     match result {
         Ok(code) => code,
@@ -75,152 +91,4 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-/// Reads and parses a policy file; a policy that does not load is an error,
-/// so whatever uses it rejects.
-fn load_policy(path: &Path) -> Result<Result<Policy, PolicyError>> {
-    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    if bytes.len() > criguard_policy::MAX_POLICY_SIZE {
-        anyhow::bail!(
-            "{} is {} bytes, more than the {} bytes accepted",
-            path.display(),
-            bytes.len(),
-            criguard_policy::MAX_POLICY_SIZE
-        );
-    }
-    Ok(Policy::from_bytes(&bytes, &path.display().to_string()))
-}
-
-fn print_problems(path: &Path, error: &PolicyError) {
-    for p in error.problems() {
-        let place = if p.path.is_empty() {
-            String::new()
-        } else {
-            format!(" {}:", p.path)
-        };
-        eprintln!(
-            "{}:{}:{}:{place} {}",
-            path.display(),
-            p.line,
-            p.column,
-            p.message
-        );
-    }
-}
-
-fn lint(path: &Path) -> Result<ExitCode> {
-    match load_policy(path)? {
-        Err(error) => {
-            print_problems(path, &error);
-            eprintln!(
-                "{}: invalid policy, {} problem(s)",
-                path.display(),
-                error.problems().len()
-            );
-            Ok(ExitCode::FAILURE)
-        }
-        Ok(policy) => {
-            for name in policy.unknown_transports() {
-                eprintln!(
-                    "{}: warning: transport {name:?} is not one containers/image knows; its scopes never apply",
-                    path.display()
-                );
-            }
-            println!(
-                "{}: valid policy ({} scope(s) in {} transport(s))",
-                path.display(),
-                policy.scope_count(),
-                policy.transport_names().len()
-            );
-            Ok(ExitCode::SUCCESS)
-        }
-    }
-}
-
-/// Turns a command-line image name into what the policy evaluates; OCI
-/// layout paths are made absolute with symlinks resolved, as
-/// containers/image identifies them.
-fn image_reference(input: &str) -> Result<ImageReference> {
-    Ok(match ImageName::parse(input)? {
-        ImageName::Docker(reference) => ImageReference::Docker(reference),
-        ImageName::Oci { dir, image } => {
-            let resolved_dir = resolve_path(Path::new(&dir))
-                .with_context(|| format!("resolving OCI layout path {dir:?}"))?
-                .display()
-                .to_string();
-            ImageReference::Oci {
-                dir,
-                image,
-                resolved_dir,
-            }
-        }
-    })
-}
-
-/// An absolute, symlink-free path; a path that does not exist yet is
-/// resolved through its parent.
-fn resolve_path(path: &Path) -> std::io::Result<PathBuf> {
-    match std::fs::canonicalize(path) {
-        Ok(p) => Ok(p),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let absolute = std::path::absolute(path)?;
-            match (absolute.parent(), absolute.file_name()) {
-                (Some(parent), Some(name)) => Ok(resolve_path(parent)?.join(name)),
-                _ => Ok(absolute),
-            }
-        }
-        Err(e) => Err(e),
-    }
-}
-
-fn explain(input: &str, policy_path: &Path, output: Output) -> Result<ExitCode> {
-    let image = image_reference(input)?;
-    let policy = match load_policy(policy_path)? {
-        Ok(policy) => policy,
-        Err(error) => {
-            print_problems(policy_path, &error);
-            eprintln!(
-                "{}: invalid policy: every image would be rejected",
-                policy_path.display()
-            );
-            return Ok(ExitCode::FAILURE);
-        }
-    };
-    let explanation = policy.explain(&image);
-    let transport = image.transport().name();
-    match output {
-        Output::Json => {
-            let value = serde_json::json!({
-                "image": image.image_name(),
-                "transport": transport,
-                "scope": explanation.matched.scope(),
-                "requirements": explanation.requirements.to_json(),
-                "candidates": explanation.candidates,
-            });
-            println!("{}", serde_json::to_string_pretty(&value)?);
-        }
-        Output::Text => {
-            println!("image:     {}", image.image_name());
-            if let Some(reference) = image.docker_reference() {
-                println!("reference: {reference}");
-            }
-            println!("transport: {transport}");
-            if policy.transport(transport).is_none() {
-                println!("scopes:    the policy has no {transport:?} transport section");
-            } else {
-                println!("scopes tried, most specific first:");
-                for c in &explanation.candidates {
-                    let mark = if c.matched { "matched" } else { "-" };
-                    println!("  {:<60} {mark}", format!("{:?}", c.scope));
-                }
-            }
-            println!("applies:   {}", explanation.matched);
-            println!("requirements (all must hold):");
-            for (i, entry) in explanation.requirements.iter().enumerate() {
-                println!("  {}. {}", i + 1, entry.json);
-            }
-        }
-    }
-    Ok(ExitCode::SUCCESS)
 }

@@ -47,6 +47,31 @@ pub struct Payload {
     pub timestamp: Option<i64>,
 }
 
+/// Reads `text` as one JSON object with exactly `fields` (no others, no
+/// duplicates, none missing), returning their raw values in the order of
+/// `fields`. This is containers/image's "paranoid" reading of signed JSON,
+/// shared with the crates that read Rekor bundles.
+pub fn exact_json_object<'a>(
+    text: &'a str,
+    fields: &[&str],
+) -> Result<Vec<&'a serde_json::value::RawValue>, String> {
+    let (mut r, root) = Reader::new(text).map_err(|p| p.message)?;
+    let path = Path::Root;
+    let node = Reader::root(root, &path);
+    let values = exact(&mut r, &node, fields);
+    match (values, r.into_problems().into_iter().next()) {
+        (Some(values), None) => Ok(values),
+        (_, Some(problem)) => Err(problem.message),
+        (None, None) => Err("invalid JSON object".to_owned()),
+    }
+}
+
+/// Go's `encoding/json` decoding of a `[]byte` field: standard base64 with
+/// padding, CR and LF ignored.
+pub fn decode_go_base64(text: &str) -> Result<Vec<u8>, String> {
+    json::decode_go_base64(text)
+}
+
 /// Reads a payload; the error is the reason in containers/image's words.
 pub fn parse_payload(bytes: &[u8], format: PayloadFormat) -> Result<Payload, String> {
     if bytes.len() > MAX_PAYLOAD_SIZE {
@@ -70,7 +95,7 @@ pub fn parse_payload(bytes: &[u8], format: PayloadFormat) -> Result<Payload, Str
 
 /// Reads an object that must have exactly `fields`, in containers/image's
 /// order of complaints, returning the members in the order of `fields`.
-fn exact<'a>(
+pub(crate) fn exact<'a>(
     r: &mut Reader<'a>,
     node: &Node<'a, '_>,
     fields: &[&str],

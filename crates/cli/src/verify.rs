@@ -1,0 +1,368 @@
+//! `criguard verify`: what CRI-O decides when it pulls an image.
+//!
+//! The manifest that would be pulled (the platform's, for a multi-arch
+//! image) is resolved and digest-checked, the signatures registries.d says
+//! to look for are fetched next to it, and the policy is evaluated for the
+//! reference as written. Anything that goes wrong on the way is a
+//! rejection with the reason, never an allowance.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, anyhow};
+use clap::Args;
+use criguard_policy::{
+    Decision, Evaluator, Image, ImageReference, Policy, Signature, SignatureOutcome, TrustFiles,
+};
+use criguard_reference::Digest;
+use criguard_registries::RegistriesD;
+use criguard_registry::{Platform, Registry, ResolvedImage};
+use serde_json::json;
+
+use crate::registry_args::{RegistryArgs, runtime};
+use crate::{DEFAULT_POLICY, Output, USAGE, policy_cmd};
+
+/// containers/image's system-wide registries.d.
+const DEFAULT_REGISTRIES_D: &str = "/etc/containers/registries.d";
+/// Key, certificate and keyring files a policy names are small; a larger
+/// file is a mistake (or an attack), not trust material.
+const MAX_TRUST_FILE_SIZE: u64 = 16 << 20;
+/// Manifests in an OCI layout, as in a registry.
+const MAX_MANIFEST_SIZE: u64 = 4 << 20;
+
+#[derive(Args, Debug)]
+pub(crate) struct VerifyArgs {
+    /// `docker://REF`, a bare REF (docker transport) or `oci:DIR[:REF]`.
+    image: String,
+    /// The policy file.
+    #[arg(long, default_value = DEFAULT_POLICY)]
+    policy: PathBuf,
+    /// Directory of registries.d YAML files (where signatures are).
+    #[arg(long = "registries.d", value_name = "DIR", default_value = DEFAULT_REGISTRIES_D)]
+    registries_d: PathBuf,
+    /// The platform whose manifest is checked, `os/arch[/variant]`.
+    /// Default: this machine's.
+    #[arg(long)]
+    platform: Option<String>,
+    #[command(flatten)]
+    registry: RegistryArgs,
+    #[arg(long, value_enum, default_value_t = Output::Text)]
+    output: Output,
+}
+
+/// Reads policy-named files from the file system, bounded in size.
+struct FsTrustFiles;
+
+impl TrustFiles for FsTrustFiles {
+    fn read(&self, path: &Path) -> Result<Vec<u8>, String> {
+        read_limited(path, MAX_TRUST_FILE_SIZE).map_err(|e| format!("{e:#}"))
+    }
+}
+
+fn read_limited(path: &Path, limit: u64) -> Result<Vec<u8>> {
+    use std::io::Read;
+    let file = std::fs::File::open(path).with_context(|| format!("open {}", path.display()))?;
+    let mut bytes = Vec::new();
+    file.take(limit + 1)
+        .read_to_end(&mut bytes)
+        .with_context(|| format!("read {}", path.display()))?;
+    if bytes.len() as u64 > limit {
+        anyhow::bail!("{} is larger than {limit} bytes", path.display());
+    }
+    Ok(bytes)
+}
+
+/// Said next to a `signedBy` rejection until GPG lookaside stores are read,
+/// so that "no signature exists" is not taken at face value.
+const GPG_NOTE: &str =
+    "criguard does not read GPG lookaside signatures yet, so signedBy requirements always reject";
+
+/// What was looked at, for the report.
+#[derive(Default)]
+struct Inspected {
+    digest: Option<Digest>,
+    index_digest: Option<Digest>,
+    platform: Option<String>,
+    source: Option<String>,
+    signatures: usize,
+}
+
+pub(crate) fn run(args: &VerifyArgs) -> Result<ExitCode> {
+    let image = match policy_cmd::image_reference(&args.image) {
+        Ok(image) => image,
+        Err(e) => {
+            eprintln!("criguard: {e:#}");
+            return Ok(ExitCode::from(USAGE));
+        }
+    };
+    let platform = match args
+        .platform
+        .as_deref()
+        .map(str::parse::<Platform>)
+        .transpose()
+    {
+        Ok(platform) => platform.unwrap_or_else(Platform::host),
+        Err(e) => {
+            eprintln!("criguard: --platform: {e}");
+            return Ok(ExitCode::from(USAGE));
+        }
+    };
+    let mut inspected = Inspected::default();
+    let outcome = decide(args, &image, &platform, &mut inspected);
+    report(args, &image, &inspected, &outcome)?;
+    Ok(match outcome {
+        Ok(decision) if decision.is_allowed() => ExitCode::SUCCESS,
+        _ => ExitCode::FAILURE,
+    })
+}
+
+fn decide(
+    args: &VerifyArgs,
+    image: &ImageReference,
+    platform: &Platform,
+    inspected: &mut Inspected,
+) -> Result<Decision> {
+    let policy = match policy_cmd::load_policy(&args.policy)? {
+        Ok(policy) => policy,
+        Err(error) => {
+            policy_cmd::print_problems(&args.policy, &error);
+            return Err(anyhow!(
+                "{}: invalid policy, so every image is rejected",
+                args.policy.display()
+            ));
+        }
+    };
+    let (digest, signatures) = match image {
+        ImageReference::Docker(reference) => {
+            let registries_d = RegistriesD::load_dir(&args.registries_d)
+                .with_context(|| format!("reading {}", args.registries_d.display()))?;
+            let registry = args.registry.registry()?;
+            let resolved = runtime()?.block_on(fetch(
+                &registry,
+                &registries_d,
+                reference,
+                platform,
+                inspected,
+            ))?;
+            (resolved.0.manifest_digest, resolved.1)
+        }
+        ImageReference::Oci {
+            resolved_dir,
+            image: name,
+            ..
+        } => {
+            // containers/image's OCI layouts carry no signatures.
+            let digest = oci_manifest_digest(
+                Path::new(resolved_dir),
+                Some(name.as_str()).filter(|n| !n.is_empty()),
+            )?;
+            (digest, Vec::new())
+        }
+    };
+    inspected.digest = Some(digest.clone());
+    inspected.signatures = signatures.len();
+    Ok(evaluate(&policy, image, &digest, &signatures))
+}
+
+async fn fetch(
+    registry: &Registry,
+    registries_d: &RegistriesD,
+    reference: &criguard_reference::Reference,
+    platform: &Platform,
+    inspected: &mut Inspected,
+) -> Result<(ResolvedImage, Vec<Signature>)> {
+    let resolved = registry.resolve(reference, platform).await?;
+    inspected.digest = Some(resolved.manifest_digest.clone());
+    inspected.index_digest = resolved.index_digest.clone();
+    inspected.platform = resolved.platform.as_ref().map(ToString::to_string);
+    if resolved.source != resolved.reference {
+        inspected.source = Some(resolved.source.to_string());
+    }
+    let mut signatures = Vec::new();
+    if registries_d.use_sigstore_attachments(&resolved.source) {
+        signatures.extend(
+            registry
+                .sigstore_attachments(&resolved)
+                .await?
+                .into_iter()
+                .map(Signature::Sigstore),
+        );
+    }
+    Ok((resolved, signatures))
+}
+
+fn evaluate(
+    policy: &Policy,
+    image: &ImageReference,
+    digest: &Digest,
+    signatures: &[Signature],
+) -> Decision {
+    let sigstore = criguard_sigstore::Verifier::new();
+    Evaluator {
+        files: &FsTrustFiles,
+        simple_signing: None,
+        sigstore: Some(&sigstore),
+    }
+    .evaluate(
+        policy,
+        &Image {
+            reference: image,
+            manifest_digest: digest,
+            signatures,
+        },
+    )
+}
+
+/// The digest of the manifest an OCI layout's `index.json` names for
+/// `name` (or its only manifest), checked against the blob's bytes.
+fn oci_manifest_digest(dir: &Path, name: Option<&str>) -> Result<Digest> {
+    let index = read_limited(&dir.join("index.json"), MAX_MANIFEST_SIZE)?;
+    let index: serde_json::Value =
+        serde_json::from_slice(&index).context("parsing the OCI layout's index.json")?;
+    let manifests = index["manifests"]
+        .as_array()
+        .ok_or_else(|| anyhow!("index.json has no manifests"))?;
+    let chosen: Vec<&serde_json::Value> = manifests
+        .iter()
+        .filter(|m| match name {
+            Some(name) => m["annotations"]["org.opencontainers.image.ref.name"] == name,
+            None => true,
+        })
+        .collect();
+    let descriptor = match chosen.as_slice() {
+        [one] => *one,
+        [] => {
+            return Err(anyhow!(
+                "no image {:?} in the OCI layout",
+                name.unwrap_or("")
+            ));
+        }
+        _ => return Err(anyhow!("more than one image in the OCI layout; name one")),
+    };
+    if descriptor["mediaType"] == criguard_registry::OCI_INDEX {
+        return Err(anyhow!(
+            "the OCI layout names an image index; verify the platform image by its name"
+        ));
+    }
+    let digest = Digest::parse(descriptor["digest"].as_str().unwrap_or_default())
+        .map_err(|e| anyhow!("index.json: {e}"))?;
+    let blob = read_limited(
+        &dir.join("blobs")
+            .join(digest.algorithm())
+            .join(digest.encoded()),
+        MAX_MANIFEST_SIZE,
+    )?;
+    criguard_registry::digest::verify("manifest", &digest, &blob)?;
+    Ok(digest)
+}
+
+fn report(
+    args: &VerifyArgs,
+    image: &ImageReference,
+    inspected: &Inspected,
+    outcome: &Result<Decision>,
+) -> Result<()> {
+    let name = image.image_name();
+    match args.output {
+        Output::Json => {
+            let mut value = json!({
+                "image": name,
+                "digest": inspected.digest.as_ref().map(Digest::as_str),
+                "indexDigest": inspected.index_digest.as_ref().map(Digest::as_str),
+                "platform": inspected.platform,
+                "source": inspected.source,
+            });
+            match outcome {
+                Ok(decision) => {
+                    value["verdict"] = json!(if decision.is_allowed() {
+                        "allowed"
+                    } else {
+                        "rejected"
+                    });
+                    value["scope"] = json!(decision.scope.scope());
+                    if let Some(r) = decision.rejection() {
+                        value["reason"] = json!(r.message);
+                        value["kind"] = json!(r.kind);
+                        value["requirement"] = json!({
+                            "index": r.requirement_index,
+                            "count": r.requirement_count,
+                            "type": r.requirement_type,
+                        });
+                        value["signatures"] = json!(r.signatures);
+                        if r.requirement_type == "signedBy" {
+                            value["note"] = json!(GPG_NOTE);
+                        }
+                    } else {
+                        value["signatures"] = json!(Vec::<SignatureOutcome>::new());
+                    }
+                }
+                Err(e) => {
+                    value["verdict"] = json!("rejected");
+                    value["reason"] = json!(format!("{e:#}"));
+                    value["kind"] = json!("error");
+                }
+            }
+            println!("{}", serde_json::to_string_pretty(&value)?);
+        }
+        Output::Text => match outcome {
+            Ok(decision) => {
+                let verdict = if decision.is_allowed() {
+                    "allowed"
+                } else {
+                    "rejected"
+                };
+                println!("{verdict}: {name}");
+                if let Some(r) = decision.rejection() {
+                    println!("  reason:    {}", r.message);
+                }
+                print_inspected(inspected);
+                println!("  policy:    {}", decision.scope);
+                if let Some(r) = decision.rejection() {
+                    if r.requirement_count > 0 {
+                        println!(
+                            "  failed:    requirement {} of {} ({})",
+                            r.requirement_index, r.requirement_count, r.requirement_type
+                        );
+                    }
+                    if r.requirement_type == "signedBy" {
+                        println!("  note:      {GPG_NOTE}");
+                    }
+                    for s in &r.signatures {
+                        println!(
+                            "  signature {} ({}): {}",
+                            s.index,
+                            s.format,
+                            s.reason.as_deref().unwrap_or("accepted")
+                        );
+                    }
+                }
+            }
+            Err(e) => {
+                println!("rejected: {name}");
+                println!("  reason:    {e:#}");
+                print_inspected(inspected);
+            }
+        },
+    }
+    Ok(())
+}
+
+fn print_inspected(inspected: &Inspected) {
+    if let Some(digest) = &inspected.digest {
+        println!("  manifest:  {digest}");
+    }
+    if let Some(platform) = &inspected.platform {
+        let from = inspected
+            .index_digest
+            .as_ref()
+            .map(|d| format!(" (from index {d})"))
+            .unwrap_or_default();
+        println!("  platform:  {platform}{from}");
+    }
+    if let Some(source) = &inspected.source {
+        println!("  pulled:    {source}");
+    }
+    if inspected.digest.is_some() {
+        println!("  signatures found: {}", inspected.signatures);
+    }
+}

@@ -1,0 +1,657 @@
+//! The operations the CLI and the CRI edge need: resolve an image to the
+//! manifest that would run, read its sigstore attachments, add one.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use criguard_policy::SigstoreSignature;
+use criguard_reference::{Digest, Reference};
+use criguard_registries::RegistriesConf;
+use oci_client::RegistryOperation;
+
+use crate::digest::{self, sigstore_tag};
+use crate::manifest::{self, Descriptor, ImageManifest, Index, Kind, OCI_CONFIG, OCI_MANIFEST};
+use crate::platform::choose;
+use crate::transport::{Endpoint, FetchedManifest, Session, detect_scheme};
+use crate::{AuthFile, Credentials, Error, MAX_MANIFEST_SIZE, MAX_SIGNATURE_SIZE, Platform};
+
+/// Used by [`RegistryConfig::default`]; containers/image has no time-out of
+/// its own, CRI-O relies on the kubelet's (2 minutes per pull).
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// An operation (resolve, read attachments, push one) makes several
+/// requests, each bounded by the time-out; the whole is bounded by this many
+/// time-outs so that a long list of slow mirrors or layers still ends.
+pub const DEADLINE_TIMEOUTS: u32 = 8;
+
+/// How to reach registries.
+#[derive(Debug, Clone)]
+pub struct RegistryConfig {
+    /// Location rewrites, mirrors, `insecure` and `blocked`.
+    pub registries_conf: Option<RegistriesConf>,
+    /// Credentials for every registry (`--creds`), overriding the auth file.
+    pub credentials: Option<Credentials>,
+    /// Used when `credentials` is `None`.
+    pub auth_file: Option<AuthFile>,
+    /// For each request, connecting included.
+    pub timeout: Duration,
+}
+
+impl Default for RegistryConfig {
+    fn default() -> Self {
+        Self {
+            registries_conf: None,
+            credentials: None,
+            auth_file: None,
+            timeout: DEFAULT_TIMEOUT,
+        }
+    }
+}
+
+/// The manifest that would be pulled for an image, and where it came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResolvedImage {
+    /// As asked (the policy scope and the identity signatures must match).
+    pub reference: Reference,
+    /// What was actually fetched, after mirrors and `location` rewrites;
+    /// same tag or digest. Its sigstore attachments live next to it.
+    pub source: Reference,
+    /// Set when the reference named an index or manifest list.
+    pub index_digest: Option<Digest>,
+    /// sha256 of `manifest`: the digest signatures must name.
+    pub manifest_digest: Digest,
+    pub manifest: Vec<u8>,
+    pub media_type: String,
+    /// The instance's platform when it was chosen from an index.
+    pub platform: Option<Platform>,
+}
+
+/// A registry client for one configuration. Endpoints (scheme, TLS policy,
+/// connection pool, token cache) are created on first use and reused.
+pub struct Registry {
+    config: RegistryConfig,
+    deadline: Duration,
+    endpoints: Mutex<HashMap<(String, bool), Arc<Endpoint>>>,
+}
+
+/// One place to pull from, as registries.conf says.
+struct Source {
+    reference: Reference,
+    insecure: bool,
+}
+
+impl Registry {
+    pub fn new(config: RegistryConfig) -> Result<Registry, Error> {
+        if config.timeout.is_zero() {
+            return Err(Error::ClientSetup {
+                host: "every registry".to_owned(),
+                message: "the time-out must be longer than zero".to_owned(),
+            });
+        }
+        let deadline = config.timeout.saturating_mul(DEADLINE_TIMEOUTS);
+        Ok(Registry {
+            config,
+            deadline,
+            endpoints: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Replaces the overall deadline of each operation (by default
+    /// [`DEADLINE_TIMEOUTS`] time-outs).
+    pub fn with_operation_deadline(mut self, deadline: Duration) -> Registry {
+        self.deadline = deadline;
+        self
+    }
+
+    pub fn config(&self) -> &RegistryConfig {
+        &self.config
+    }
+
+    /// Tag or digest -> the manifest that would be pulled for `platform`
+    /// (an index/manifest list is followed to that platform's instance; a
+    /// plain manifest is returned as is). Every fetched body is checked
+    /// against its digest (the reference's digest, the index descriptor's
+    /// digest, and a `Docker-Content-Digest` header when the registry sends
+    /// one).
+    ///
+    /// Mirrors are tried in order, then the primary location, as
+    /// containers/image does: the first source that serves the top-level
+    /// manifest is used for the rest. A reference with both tag and digest
+    /// is fetched by digest; one with neither gets `:latest`.
+    ///
+    /// Docker schema 1 manifests are refused: their digest is computed over
+    /// a re-serialised JWS payload, not the bytes, and no current registry
+    /// or signer produces them.
+    pub async fn resolve(
+        &self,
+        reference: &Reference,
+        platform: &Platform,
+    ) -> Result<ResolvedImage, Error> {
+        self.within_deadline(
+            format!("resolving {reference}"),
+            self.resolve_inner(reference, platform),
+        )
+        .await
+    }
+
+    async fn resolve_inner(
+        &self,
+        reference: &Reference,
+        platform: &Platform,
+    ) -> Result<ResolvedImage, Error> {
+        let fetched = reference.clone().with_default_tag();
+        let mut failures = Vec::new();
+        for source in self.pull_sources(&fetched)? {
+            match self.resolve_from(reference, &source, platform).await {
+                Ok(Ok(image)) => return Ok(image),
+                Ok(Err(err)) => return Err(err),
+                Err(err) => failures.push((source.reference.to_string(), err)),
+            }
+        }
+        Err(combine_failures(failures))
+    }
+
+    /// The outer error means this source failed and the next may be tried;
+    /// the inner one is final (the source served the image, which is wrong).
+    async fn resolve_from(
+        &self,
+        asked: &Reference,
+        source: &Source,
+        platform: &Platform,
+    ) -> Result<Result<ResolvedImage, Error>, Error> {
+        let physical = &source.reference;
+        let endpoint = self.endpoint(physical.domain(), source.insecure).await?;
+        let credentials = self.credentials_for(physical);
+        let session = Session::open(
+            &endpoint,
+            physical.path(),
+            &credentials,
+            RegistryOperation::Pull,
+        )
+        .await?;
+        let display = physical.to_string();
+        let (top, media_type) = match physical.digest() {
+            Some(digest) => {
+                let top = session
+                    .get_manifest(digest.as_str(), &display, MAX_MANIFEST_SIZE)
+                    .await?;
+                digest::verify(&format!("manifest {display}"), digest, &top.body)?;
+                let media_type = classify(&top, &display)?;
+                (top, media_type)
+            }
+            None => {
+                let tag = physical.tag().unwrap_or("latest");
+                let top = session
+                    .get_manifest(tag, &display, MAX_MANIFEST_SIZE)
+                    .await?;
+                check_digest_header(&top, &display)?;
+                let media_type = classify(&top, &display)?;
+                (top, media_type)
+            }
+        };
+        Ok(self
+            .finish_resolve(asked, physical, &session, top, media_type, platform)
+            .await)
+    }
+
+    async fn finish_resolve(
+        &self,
+        asked: &Reference,
+        physical: &Reference,
+        session: &Session<'_>,
+        top: FetchedManifest,
+        media_type: (String, Kind),
+        platform: &Platform,
+    ) -> Result<ResolvedImage, Error> {
+        let display = physical.to_string();
+        let (media_type, kind) = media_type;
+        match kind {
+            Kind::Image => Ok(ResolvedImage {
+                reference: asked.clone(),
+                source: physical.clone(),
+                index_digest: None,
+                manifest_digest: digest::sha256(&top.body),
+                manifest: top.body,
+                media_type,
+                platform: None,
+            }),
+            Kind::Schema1 => Err(Error::Schema1 {
+                reference: display,
+                media_type,
+            }),
+            Kind::List => {
+                let index: Index = manifest::from_json_object(&top.body).map_err(|message| {
+                    Error::InvalidManifest {
+                        reference: display.clone(),
+                        message,
+                    }
+                })?;
+                let platforms: Vec<Option<Platform>> = index
+                    .manifests
+                    .iter()
+                    .map(|entry| entry.platform.as_ref().map(|p| p.to_platform()))
+                    .collect();
+                let Some(position) = choose(platform, platforms.iter().map(Option::as_ref)) else {
+                    let mut available: Vec<String> = platforms
+                        .iter()
+                        .flatten()
+                        .map(Platform::to_string)
+                        .collect();
+                    available.dedup();
+                    return Err(Error::NoMatchingPlatform {
+                        reference: display,
+                        wanted: platform.clone(),
+                        available,
+                    });
+                };
+                let entry = &index.manifests[position];
+                let instance_digest =
+                    digest::parse(&format!("instance of {display}"), &entry.digest)?;
+                let instance_display = physical.with_digest(instance_digest.clone()).to_string();
+                let instance = session
+                    .get_manifest(
+                        instance_digest.as_str(),
+                        &instance_display,
+                        MAX_MANIFEST_SIZE,
+                    )
+                    .await?;
+                let instance_what = format!("manifest {instance_display}");
+                digest::verify(&instance_what, &instance_digest, &instance.body)?;
+                let (instance_type, instance_kind) = classify(&instance, &instance_display)?;
+                match instance_kind {
+                    Kind::Image => {}
+                    Kind::Schema1 => {
+                        return Err(Error::Schema1 {
+                            reference: instance_display,
+                            media_type: instance_type,
+                        });
+                    }
+                    Kind::List => {
+                        return Err(Error::InvalidManifest {
+                            reference: instance_display,
+                            message: format!(
+                                "the instance for {platform} ({}) is itself a manifest list",
+                                entry.media_type
+                            ),
+                        });
+                    }
+                }
+                Ok(ResolvedImage {
+                    reference: asked.clone(),
+                    source: physical.clone(),
+                    index_digest: Some(digest::sha256(&top.body)),
+                    manifest_digest: digest::sha256(&instance.body),
+                    manifest: instance.body,
+                    media_type: instance_type,
+                    platform: platforms[position].clone(),
+                })
+            }
+        }
+    }
+
+    /// containers/image's sigstore attachments of `image`: the OCI manifest
+    /// tagged `sha256-<hex>.sig` in the repository the image came from; each
+    /// layer is one signature. No such manifest means no signatures.
+    pub async fn sigstore_attachments(
+        &self,
+        image: &ResolvedImage,
+    ) -> Result<Vec<SigstoreSignature>, Error> {
+        self.within_deadline(
+            format!("reading sigstore attachments of {}", image.source),
+            self.sigstore_attachments_inner(image),
+        )
+        .await
+    }
+
+    async fn sigstore_attachments_inner(
+        &self,
+        image: &ResolvedImage,
+    ) -> Result<Vec<SigstoreSignature>, Error> {
+        let source = &image.source;
+        let endpoint = self
+            .endpoint(source.domain(), self.insecure_for(&image.reference, source))
+            .await?;
+        let credentials = self.credentials_for(source);
+        let session = Session::open(
+            &endpoint,
+            source.path(),
+            &credentials,
+            RegistryOperation::Pull,
+        )
+        .await?;
+        let tag = sigstore_tag(&image.manifest_digest);
+        let display = format!("{}:{tag}", source.name());
+        let fetched = match session
+            .get_manifest(&tag, &display, MAX_MANIFEST_SIZE)
+            .await
+        {
+            Ok(fetched) => fetched,
+            Err(err) if err.is_not_found() => return Ok(Vec::new()),
+            Err(err) => return Err(err),
+        };
+        let sig_manifest = parse_sigstore_manifest(&fetched, &display)?;
+        let mut signatures = Vec::with_capacity(sig_manifest.layers.len());
+        for (number, layer) in sig_manifest.layers.into_iter().enumerate() {
+            let what = format!("signature layer {number} of {display}");
+            let layer_digest = digest::parse(&what, &layer.digest)?;
+            let what = format!("signature {layer_digest} of {display}");
+            let payload = session
+                .get_blob(layer_digest.as_str(), &what, MAX_SIGNATURE_SIZE)
+                .await?;
+            // oci-client has verified the stream; the check is repeated on
+            // the bytes we keep because the policy trusts them.
+            digest::verify(&what, &layer_digest, &payload)?;
+            signatures.push(SigstoreSignature {
+                mime_type: layer.media_type,
+                payload,
+                annotations: layer.annotations.unwrap_or_default(),
+            });
+        }
+        Ok(signatures)
+    }
+
+    /// Adds `signature` as a layer of the `sha256-<hex>.sig` manifest for
+    /// `manifest_digest` in `repository`'s repository, the way cosign 2.x
+    /// does: the manifest is created, or the layer appended to the existing
+    /// ones (nothing is pushed when an identical layer is already there).
+    /// Returns the digest of the `.sig` manifest now in the registry.
+    ///
+    /// Pushes go to the repository as named: registries.conf `location`
+    /// rewrites and mirrors only apply to pulls, but `blocked` and
+    /// `insecure` are honoured. Like cosign, two concurrent pushes can lose
+    /// one of the layers.
+    pub async fn push_sigstore_attachment(
+        &self,
+        repository: &Reference,
+        manifest_digest: &Digest,
+        signature: &SigstoreSignature,
+    ) -> Result<Digest, Error> {
+        self.within_deadline(
+            format!(
+                "pushing a sigstore attachment for {}",
+                repository.with_digest(manifest_digest.clone())
+            ),
+            self.push_inner(repository, manifest_digest, signature),
+        )
+        .await
+    }
+
+    async fn push_inner(
+        &self,
+        repository: &Reference,
+        manifest_digest: &Digest,
+        signature: &SigstoreSignature,
+    ) -> Result<Digest, Error> {
+        let mut insecure = false;
+        if let Some(conf) = &self.config.registries_conf
+            && let Some(table) = conf.find_registry(repository.name())
+        {
+            if table.blocked() {
+                return Err(Error::Config(criguard_registries::Error::RegistryBlocked {
+                    registry: table.prefix().to_owned(),
+                    file: table.file().to_owned(),
+                }));
+            }
+            insecure = table.insecure();
+        }
+        let endpoint = self.endpoint(repository.domain(), insecure).await?;
+        let credentials = self.credentials_for(repository);
+        let session = Session::open(
+            &endpoint,
+            repository.path(),
+            &credentials,
+            RegistryOperation::Push,
+        )
+        .await?;
+        let tag = sigstore_tag(manifest_digest);
+        let display = format!("{}:{tag}", repository.name());
+        let existing = match session
+            .get_manifest(&tag, &display, MAX_MANIFEST_SIZE)
+            .await
+        {
+            Ok(fetched) => Some(fetched),
+            Err(err) if err.is_not_found() => None,
+            Err(err) => return Err(err),
+        };
+
+        if signature.payload.len() > MAX_SIGNATURE_SIZE {
+            return Err(Error::TooLarge {
+                what: format!("signature for {display}"),
+                limit: MAX_SIGNATURE_SIZE,
+                detail: format!("{} bytes", signature.payload.len()),
+            });
+        }
+        let payload_digest = digest::sha256(&signature.payload);
+        let layer = Descriptor {
+            media_type: signature.mime_type.clone(),
+            size: signature.payload.len() as i64,
+            digest: payload_digest.to_string(),
+            annotations: (!signature.annotations.is_empty()).then(|| signature.annotations.clone()),
+            other: serde_json::Map::new(),
+        };
+
+        let (mut layers, annotations) = match &existing {
+            Some(fetched) => {
+                let current = parse_sigstore_manifest(fetched, &display)?;
+                if current.layers.iter().any(|l| same_layer(l, &layer)) {
+                    return Ok(digest::sha256(&fetched.body));
+                }
+                (current.layers, current.annotations)
+            }
+            None => (Vec::new(), None),
+        };
+        layers.push(layer);
+
+        let diff_ids: Vec<String> = layers.iter().map(|l| l.digest.clone()).collect();
+        let config = manifest::cosign_config(&diff_ids);
+        let config_digest = digest::sha256(&config);
+        let sig_manifest = ImageManifest {
+            schema_version: 2,
+            media_type: Some(OCI_MANIFEST.to_owned()),
+            config: Descriptor {
+                media_type: OCI_CONFIG.to_owned(),
+                size: config.len() as i64,
+                digest: config_digest.to_string(),
+                annotations: None,
+                other: serde_json::Map::new(),
+            },
+            layers,
+            annotations,
+        };
+        let body = serde_json::to_vec(&sig_manifest).map_err(|e| Error::InvalidManifest {
+            reference: display.clone(),
+            message: e.to_string(),
+        })?;
+
+        session
+            .put_blob(signature.payload.clone(), payload_digest.as_str())
+            .await?;
+        session.put_blob(config, config_digest.as_str()).await?;
+        let pushed = digest::sha256(&body);
+        session.put_manifest(&tag, body, OCI_MANIFEST).await?;
+        Ok(pushed)
+    }
+
+    async fn within_deadline<T>(
+        &self,
+        operation: String,
+        future: impl Future<Output = Result<T, Error>>,
+    ) -> Result<T, Error> {
+        tokio::time::timeout(self.deadline, future)
+            .await
+            .unwrap_or_else(|_| {
+                Err(Error::DeadlineExceeded {
+                    operation,
+                    deadline: self.deadline,
+                })
+            })
+    }
+
+    fn pull_sources(&self, reference: &Reference) -> Result<Vec<Source>, Error> {
+        match &self.config.registries_conf {
+            Some(conf) => Ok(conf
+                .pull_sources(reference)?
+                .into_iter()
+                .map(|s| Source {
+                    reference: s.reference().clone(),
+                    insecure: s.insecure(),
+                })
+                .collect()),
+            None => Ok(vec![Source {
+                reference: reference.clone(),
+                insecure: false,
+            }]),
+        }
+    }
+
+    /// Whether `source`, a pull source of `reference`, may be reached
+    /// insecurely: the mirror's or registry's own `insecure`.
+    fn insecure_for(&self, reference: &Reference, source: &Reference) -> bool {
+        let Some(conf) = &self.config.registries_conf else {
+            return false;
+        };
+        let from_sources = conf
+            .pull_sources(&reference.clone().with_default_tag())
+            .ok()
+            .and_then(|sources| {
+                sources
+                    .into_iter()
+                    .find(|s| s.reference().name() == source.name())
+                    .map(|s| s.insecure())
+            });
+        from_sources.unwrap_or_else(|| {
+            conf.find_registry(source.name())
+                .is_some_and(|table| table.insecure())
+        })
+    }
+
+    /// `--creds` for every registry, else the auth file's entry for the
+    /// physical reference (containers/image looks credentials up for the
+    /// mirror actually contacted).
+    fn credentials_for(&self, physical: &Reference) -> Credentials {
+        if let Some(credentials) = &self.config.credentials {
+            return credentials.clone();
+        }
+        self.config
+            .auth_file
+            .as_ref()
+            .map(|file| file.credentials_for(physical))
+            .unwrap_or_default()
+    }
+
+    async fn endpoint(&self, host: &str, insecure: bool) -> Result<Arc<Endpoint>, Error> {
+        let key = (host.to_owned(), insecure);
+        if let Some(endpoint) = self.lock_endpoints().get(&key) {
+            return Ok(Arc::clone(endpoint));
+        }
+        let url_host = oci_client::Reference::with_tag(host.to_owned(), "x".into(), "x".into())
+            .resolve_registry()
+            .to_owned();
+        let scheme = if insecure {
+            detect_scheme(host, &url_host, self.config.timeout).await?
+        } else {
+            "https"
+        };
+        let endpoint = Arc::new(Endpoint::new(host, scheme, insecure, self.config.timeout)?);
+        Ok(Arc::clone(
+            self.lock_endpoints().entry(key).or_insert(endpoint),
+        ))
+    }
+
+    fn lock_endpoints(&self) -> std::sync::MutexGuard<'_, HashMap<(String, bool), Arc<Endpoint>>> {
+        // The map is only ever inserted into; a panic elsewhere cannot leave
+        // it inconsistent.
+        self.endpoints
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// The manifest's MIME type and what it is; unknown types are refused.
+fn classify(fetched: &FetchedManifest, display: &str) -> Result<(String, Kind), Error> {
+    let media_type =
+        manifest::media_type_of(&fetched.content_type, &fetched.body).map_err(|message| {
+            Error::InvalidManifest {
+                reference: display.to_owned(),
+                message,
+            }
+        })?;
+    match manifest::kind_of(&media_type) {
+        Some(kind) => Ok((media_type, kind)),
+        None => Err(Error::UnsupportedManifestType {
+            reference: display.to_owned(),
+            media_type,
+        }),
+    }
+}
+
+/// A tag has no digest to check the body against, but the registry's
+/// `Docker-Content-Digest` header, when present, catches a corrupted or
+/// substituted body (oci-client checks it too).
+fn check_digest_header(fetched: &FetchedManifest, display: &str) -> Result<(), Error> {
+    match fetched.digest_header.as_deref().map(Digest::parse) {
+        Some(Ok(header)) => digest::verify(&format!("manifest {display}"), &header, &fetched.body),
+        _ => Ok(()),
+    }
+}
+
+/// containers/image accepts a `.sig` manifest only with exactly the OCI
+/// image manifest Content-Type.
+fn parse_sigstore_manifest(
+    fetched: &FetchedManifest,
+    display: &str,
+) -> Result<ImageManifest, Error> {
+    let mime_type = manifest::simplify_content_type(&fetched.content_type);
+    if mime_type != OCI_MANIFEST {
+        return Err(Error::SigstoreMimeType {
+            reference: display.to_owned(),
+            mime_type,
+        });
+    }
+    check_digest_header(fetched, display)?;
+    let parsed: ImageManifest =
+        manifest::from_json_object(&fetched.body).map_err(|message| Error::InvalidManifest {
+            reference: display.to_owned(),
+            message,
+        })?;
+    if parsed.schema_version != 2 {
+        return Err(Error::InvalidManifest {
+            reference: display.to_owned(),
+            message: format!("schemaVersion {} is not 2", parsed.schema_version),
+        });
+    }
+    if let Some(declared) = parsed.media_type.as_deref()
+        && declared != OCI_MANIFEST
+    {
+        return Err(Error::InvalidManifest {
+            reference: display.to_owned(),
+            message: format!("mediaType {declared:?} is not {OCI_MANIFEST:?}"),
+        });
+    }
+    Ok(parsed)
+}
+
+fn same_layer(a: &Descriptor, b: &Descriptor) -> bool {
+    let annotations = |d: &Descriptor| d.annotations.clone().unwrap_or_default();
+    a.digest == b.digest && a.media_type == b.media_type && annotations(a) == annotations(b)
+}
+
+fn combine_failures(mut failures: Vec<(String, Error)>) -> Error {
+    let Some((last_reference, last)) = failures.pop() else {
+        return Error::Registry {
+            host: String::new(),
+            repository: String::new(),
+            message: "registries.conf left no source to pull from".to_owned(),
+        };
+    };
+    if failures.is_empty() {
+        return last;
+    }
+    Error::AllSourcesFailed {
+        last_reference,
+        last: Box::new(last),
+        mirrors: failures,
+    }
+}

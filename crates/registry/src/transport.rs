@@ -1,0 +1,600 @@
+//! HTTP to one registry: choosing HTTPS or HTTP, authenticating through
+//! oci-client, and the requests oci-client does not make the way we need
+//! them.
+//!
+//! oci-client does the token dance (Basic and Bearer challenges, token
+//! cache), blob downloads with streaming digest verification, and pushes.
+//! Manifest GETs are made here, on a plain reqwest client, because
+//! oci-client reads a manifest body whole without a size limit and does not
+//! return its Content-Type, and both matter: containers/image refuses
+//! manifests over 4 MiB and decides what a manifest is (and whether a `.sig`
+//! manifest is acceptable) from the Content-Type. The Authorization header
+//! for those GETs is the one oci-client obtained.
+
+use std::error::Error as _;
+use std::future::Future;
+use std::time::Duration;
+
+use futures_util::StreamExt as _;
+use oci_client::RegistryOperation;
+use oci_client::client::{ClientConfig, ClientProtocol};
+use oci_client::errors::{OciDistributionError, OciEnvelope, OciErrorCode};
+use reqwest::StatusCode;
+use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
+
+use crate::digest::LimitedBody;
+use crate::{Credentials, Error};
+
+const USER_AGENT: &str = concat!("criguard/", env!("CARGO_PKG_VERSION"));
+/// Error bodies are read for their message only.
+const MAX_ERROR_BODY: usize = 64 << 10;
+
+/// One registry host reached with one scheme and one TLS policy.
+pub(crate) struct Endpoint {
+    /// `host[:port]` as in the reference, for messages.
+    pub(crate) host: String,
+    scheme: &'static str,
+    timeout: Duration,
+    http: reqwest::Client,
+    pub(crate) oci: oci_client::Client,
+}
+
+impl Endpoint {
+    /// Connects nowhere yet; for an insecure registry, `scheme` comes from
+    /// [`detect_scheme`].
+    pub(crate) fn new(
+        host: &str,
+        scheme: &'static str,
+        insecure: bool,
+        timeout: Duration,
+    ) -> Result<Endpoint, Error> {
+        let setup = |message: String| Error::ClientSetup {
+            host: host.to_owned(),
+            message,
+        };
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout)
+            .danger_accept_invalid_certs(insecure)
+            .user_agent(USER_AGENT)
+            .build()
+            .map_err(|e| setup(e.to_string()))?;
+        let oci = oci_client::Client::try_from(ClientConfig {
+            protocol: if scheme == "http" {
+                ClientProtocol::Http
+            } else {
+                ClientProtocol::Https
+            },
+            accept_invalid_certificates: insecure,
+            platform_resolver: None,
+            read_timeout: Some(timeout),
+            connect_timeout: Some(timeout),
+            user_agent: USER_AGENT,
+            ..ClientConfig::default()
+        })
+        .map_err(|e| setup(e.to_string()))?;
+        Ok(Endpoint {
+            host: host.to_owned(),
+            scheme,
+            timeout,
+            http,
+            oci,
+        })
+    }
+
+    /// Runs one request (or one short exchange, like oci-client's ping and
+    /// token request) under the per-request time-out.
+    pub(crate) async fn timed<T>(
+        &self,
+        future: impl Future<Output = Result<T, Error>>,
+    ) -> Result<T, Error> {
+        tokio::time::timeout(self.timeout, future)
+            .await
+            .unwrap_or_else(|_| {
+                Err(Error::TimedOut {
+                    host: self.host.clone(),
+                    timeout: self.timeout,
+                })
+            })
+    }
+}
+
+/// containers/image tries HTTPS first even for an insecure registry and
+/// falls back to plain HTTP when that fails. We do the same with one probe
+/// of `/v2/` per host (certificate errors ignored, as `insecure` asks),
+/// except that a probe that *timed out* is reported instead of retried: a
+/// stalled host would only stall again, and the time-out must hold.
+pub(crate) async fn detect_scheme(
+    host: &str,
+    url_host: &str,
+    timeout: Duration,
+) -> Result<&'static str, Error> {
+    let client = reqwest::Client::builder()
+        .timeout(timeout)
+        .connect_timeout(timeout)
+        .danger_accept_invalid_certs(true)
+        .user_agent(USER_AGENT)
+        .build()
+        .map_err(|e| Error::ClientSetup {
+            host: host.to_owned(),
+            message: e.to_string(),
+        })?;
+    let probe = client.get(format!("https://{url_host}/v2/")).send();
+    match tokio::time::timeout(timeout, probe).await {
+        Ok(Ok(_)) => Ok("https"),
+        Ok(Err(err)) if err.is_timeout() => Err(Error::TimedOut {
+            host: host.to_owned(),
+            timeout,
+        }),
+        Ok(Err(_)) => Ok("http"),
+        Err(_) => Err(Error::TimedOut {
+            host: host.to_owned(),
+            timeout,
+        }),
+    }
+}
+
+/// Authenticated access to one repository on one endpoint.
+pub(crate) struct Session<'a> {
+    pub(crate) endpoint: &'a Endpoint,
+    /// Repository-level reference for oci-client (registry + repository).
+    pub(crate) oci_ref: oci_client::Reference,
+    pub(crate) repository: String,
+    authorization: Option<HeaderValue>,
+    credentials_given: bool,
+}
+
+impl<'a> Session<'a> {
+    pub(crate) async fn open(
+        endpoint: &'a Endpoint,
+        repository: &str,
+        credentials: &Credentials,
+        operation: RegistryOperation,
+    ) -> Result<Session<'a>, Error> {
+        let oci_ref = oci_client::Reference::with_tag(
+            endpoint.host.clone(),
+            repository.to_owned(),
+            "latest".to_owned(),
+        );
+        let mut session = Session {
+            endpoint,
+            oci_ref,
+            repository: repository.to_owned(),
+            authorization: None,
+            credentials_given: !credentials.is_anonymous(),
+        };
+        let auth = credentials.to_oci();
+        let token = endpoint
+            .timed(async {
+                endpoint
+                    .oci
+                    .auth(&session.oci_ref, &auth, operation)
+                    .await
+                    .map_err(|e| session.oci_error(e, None))
+            })
+            .await?;
+        // oci-client answers with a token for a Bearer challenge and with
+        // nothing both for a Basic challenge and for no challenge at all; in
+        // the latter cases it would itself send Basic credentials if it has
+        // them, so we do too.
+        session.authorization = match (token, credentials) {
+            (Some(token), _) => header_value(&format!("Bearer {token}")),
+            (None, Credentials::Basic { username, password }) => {
+                use base64::Engine as _;
+                let encoded = base64::engine::general_purpose::STANDARD
+                    .encode(format!("{username}:{password}"));
+                header_value(&format!("Basic {encoded}"))
+            }
+            (None, Credentials::Bearer(token)) => header_value(&format!("Bearer {token}")),
+            (None, Credentials::Anonymous) => None,
+        };
+        Ok(session)
+    }
+
+    fn url_host(&self) -> &str {
+        self.oci_ref.resolve_registry()
+    }
+
+    /// `GET /v2/<repository>/manifests/<reference>`, at most `limit` bytes.
+    pub(crate) async fn get_manifest(
+        &self,
+        reference: &str,
+        display: &str,
+        limit: usize,
+    ) -> Result<FetchedManifest, Error> {
+        let url = format!(
+            "{}://{}/v2/{}/manifests/{}",
+            self.endpoint.scheme,
+            self.url_host(),
+            self.repository,
+            reference
+        );
+        self.endpoint
+            .timed(async {
+                let mut request = self
+                    .endpoint
+                    .http
+                    .get(&url)
+                    .header(ACCEPT, crate::manifest::ACCEPTED.join(", "));
+                if let Some(authorization) = &self.authorization {
+                    request = request.header(AUTHORIZATION, authorization.clone());
+                }
+                let mut response = request.send().await.map_err(|e| self.reqwest_error(&e))?;
+                let status = response.status();
+                if status != StatusCode::OK {
+                    let body = read_some(&mut response, MAX_ERROR_BODY).await;
+                    return Err(self.status_error(status, &body, &url, Some(display)));
+                }
+                let header = |name| {
+                    response
+                        .headers()
+                        .get(name)
+                        .and_then(|v: &HeaderValue| v.to_str().ok())
+                        .map(str::to_owned)
+                };
+                let content_type = header(CONTENT_TYPE).unwrap_or_default();
+                let digest_header = header(reqwest::header::HeaderName::from_static(
+                    "docker-content-digest",
+                ))
+                .filter(|d| !d.is_empty());
+                let announced = header(CONTENT_LENGTH).and_then(|v| v.parse::<u64>().ok());
+                let too_large = |detail: String| Error::TooLarge {
+                    what: format!("manifest {display}"),
+                    limit,
+                    detail,
+                };
+                let mut body = LimitedBody::new(limit, announced)
+                    .map_err(|len| too_large(format!("Content-Length is {len}")))?;
+                while let Some(chunk) =
+                    response.chunk().await.map_err(|e| self.reqwest_error(&e))?
+                {
+                    if !body.push(&chunk) {
+                        return Err(too_large(format!("more than {limit} bytes received")));
+                    }
+                }
+                Ok(FetchedManifest {
+                    body: body.into_bytes(),
+                    content_type,
+                    digest_header,
+                })
+            })
+            .await
+    }
+
+    /// A blob of at most `limit` bytes, its digest verified by oci-client.
+    pub(crate) async fn get_blob(
+        &self,
+        digest: &str,
+        what: &str,
+        limit: usize,
+    ) -> Result<Vec<u8>, Error> {
+        self.endpoint
+            .timed(async {
+                let mut stream = self
+                    .endpoint
+                    .oci
+                    .pull_blob_stream(&self.oci_ref, digest)
+                    .await
+                    .map_err(|e| self.oci_error(e, Some(digest)))?;
+                let too_large = |detail: String| Error::TooLarge {
+                    what: what.to_owned(),
+                    limit,
+                    detail,
+                };
+                let mut body = LimitedBody::new(limit, stream.content_length)
+                    .map_err(|len| too_large(format!("Content-Length is {len}")))?;
+                while let Some(chunk) = stream.next().await {
+                    let chunk = chunk.map_err(|e| self.io_error(e, what))?;
+                    if !body.push(&chunk) {
+                        return Err(too_large(format!("more than {limit} bytes received")));
+                    }
+                }
+                Ok(body.into_bytes())
+            })
+            .await
+    }
+
+    /// Uploads a blob unless the repository already has it.
+    pub(crate) async fn put_blob(&self, data: Vec<u8>, digest: &str) -> Result<(), Error> {
+        let exists = self
+            .endpoint
+            .timed(async {
+                self.endpoint
+                    .oci
+                    .blob_exists(&self.oci_ref, digest)
+                    .await
+                    .map_err(|e| self.oci_error(e, Some(digest)))
+            })
+            .await?;
+        if exists {
+            return Ok(());
+        }
+        self.endpoint
+            .timed(async {
+                self.endpoint
+                    .oci
+                    .push_blob(&self.oci_ref, data, digest)
+                    .await
+                    .map(drop)
+                    .map_err(|e| self.oci_error(e, Some(digest)))
+            })
+            .await
+    }
+
+    pub(crate) async fn put_manifest(
+        &self,
+        tag: &str,
+        body: Vec<u8>,
+        media_type: &'static str,
+    ) -> Result<(), Error> {
+        let target = oci_client::Reference::with_tag(
+            self.oci_ref.registry().to_owned(),
+            self.repository.clone(),
+            tag.to_owned(),
+        );
+        self.endpoint
+            .timed(async {
+                self.endpoint
+                    .oci
+                    .push_manifest_raw(&target, body, HeaderValue::from_static(media_type))
+                    .await
+                    .map(drop)
+                    .map_err(|e| self.oci_error(e, None))
+            })
+            .await
+    }
+
+    fn unauthorized(&self, detail: String) -> Error {
+        if self.credentials_given {
+            Error::CredentialsRejected {
+                host: self.endpoint.host.clone(),
+                repository: self.repository.clone(),
+                detail,
+            }
+        } else {
+            Error::AuthenticationRequired {
+                host: self.endpoint.host.clone(),
+                repository: self.repository.clone(),
+            }
+        }
+    }
+
+    /// Maps a non-200 answer. `manifest` names the manifest asked for, so a
+    /// 404 says which one is unknown.
+    fn status_error(
+        &self,
+        status: StatusCode,
+        body: &[u8],
+        url: &str,
+        manifest: Option<&str>,
+    ) -> Error {
+        let envelope = serde_json::from_slice::<OciEnvelope>(body).ok();
+        let detail = envelope
+            .as_ref()
+            .map(describe_envelope)
+            .unwrap_or_else(|| short_text(body));
+        let not_found = status == StatusCode::NOT_FOUND
+            || envelope.as_ref().is_some_and(|e| {
+                e.errors.iter().any(|e| {
+                    e.code == OciErrorCode::ManifestUnknown
+                        || (e.code == OciErrorCode::Other("UNKNOWN".to_owned())
+                            && e.message.to_ascii_lowercase().contains("not found"))
+                })
+            });
+        match status {
+            StatusCode::UNAUTHORIZED => self.unauthorized(detail),
+            StatusCode::FORBIDDEN => Error::AccessDenied {
+                host: self.endpoint.host.clone(),
+                repository: self.repository.clone(),
+                detail,
+            },
+            _ if not_found => match manifest {
+                Some(reference) => Error::ManifestUnknown {
+                    reference: reference.to_owned(),
+                    detail,
+                },
+                None => Error::HttpStatus {
+                    host: self.endpoint.host.clone(),
+                    repository: self.repository.clone(),
+                    url: url.to_owned(),
+                    status: status.as_u16(),
+                    detail,
+                },
+            },
+            _ => Error::HttpStatus {
+                host: self.endpoint.host.clone(),
+                repository: self.repository.clone(),
+                url: url.to_owned(),
+                status: status.as_u16(),
+                detail,
+            },
+        }
+    }
+
+    fn reqwest_error(&self, err: &reqwest::Error) -> Error {
+        classify_transport(&self.endpoint.host, self.endpoint.timeout, err)
+    }
+
+    fn io_error(&self, err: std::io::Error, what: &str) -> Error {
+        if let Some(inner) = err.get_ref() {
+            if let Some(oci_client::errors::DigestError::VerificationError { expected, actual }) =
+                inner.downcast_ref::<oci_client::errors::DigestError>()
+            {
+                return Error::DigestMismatch {
+                    what: what.to_owned(),
+                    expected: expected.clone(),
+                    actual: actual.clone(),
+                };
+            }
+            if let Some(reqwest_err) = inner.downcast_ref::<reqwest::Error>() {
+                return self.reqwest_error(reqwest_err);
+            }
+        }
+        Error::Transport {
+            host: self.endpoint.host.clone(),
+            message: format!("reading {what}: {err}"),
+        }
+    }
+
+    /// Maps oci-client's errors onto ours; `blob` names the blob involved.
+    pub(crate) fn oci_error(&self, err: OciDistributionError, blob: Option<&str>) -> Error {
+        let registry = |message: String| Error::Registry {
+            host: self.endpoint.host.clone(),
+            repository: self.repository.clone(),
+            message,
+        };
+        match err {
+            OciDistributionError::RequestError(e) => self.reqwest_error(&e),
+            OciDistributionError::IoError(e) => self.io_error(e, blob.unwrap_or("response")),
+            OciDistributionError::UnauthorizedError { .. } => self.unauthorized(String::new()),
+            OciDistributionError::AuthenticationFailure(reason) => self.unauthorized(format!(
+                "token request refused: {}",
+                short_text(reason.as_bytes())
+            )),
+            OciDistributionError::RegistryError { envelope, url } => {
+                let blob_unknown = envelope
+                    .errors
+                    .iter()
+                    .any(|e| e.code == OciErrorCode::BlobUnknown);
+                let denied = envelope
+                    .errors
+                    .iter()
+                    .any(|e| e.code == OciErrorCode::Denied);
+                let detail = describe_envelope(&envelope);
+                match blob {
+                    Some(digest) if blob_unknown => Error::BlobUnknown {
+                        host: self.endpoint.host.clone(),
+                        repository: self.repository.clone(),
+                        digest: digest.to_owned(),
+                        detail,
+                    },
+                    _ if denied => Error::AccessDenied {
+                        host: self.endpoint.host.clone(),
+                        repository: self.repository.clone(),
+                        detail,
+                    },
+                    _ => registry(format!("{url}: {detail}")),
+                }
+            }
+            OciDistributionError::ServerError { code, url, message } => match (code, blob) {
+                (401, _) => self.unauthorized(short_text(message.as_bytes())),
+                (404, Some(digest)) => Error::BlobUnknown {
+                    host: self.endpoint.host.clone(),
+                    repository: self.repository.clone(),
+                    digest: digest.to_owned(),
+                    detail: short_text(message.as_bytes()),
+                },
+                _ => Error::HttpStatus {
+                    host: self.endpoint.host.clone(),
+                    repository: self.repository.clone(),
+                    url,
+                    status: code,
+                    detail: short_text(message.as_bytes()),
+                },
+            },
+            OciDistributionError::DigestError(
+                oci_client::errors::DigestError::VerificationError { expected, actual },
+            ) => Error::DigestMismatch {
+                what: blob.map_or_else(|| "response".to_owned(), |d| format!("blob {d}")),
+                expected,
+                actual,
+            },
+            other => registry(other.to_string()),
+        }
+    }
+}
+
+pub(crate) struct FetchedManifest {
+    pub(crate) body: Vec<u8>,
+    pub(crate) content_type: String,
+    pub(crate) digest_header: Option<String>,
+}
+
+fn header_value(text: &str) -> Option<HeaderValue> {
+    let mut value = HeaderValue::from_str(text).ok()?;
+    value.set_sensitive(true);
+    Some(value)
+}
+
+/// Reads up to `limit` bytes of an error body; a failure leaves what was read.
+async fn read_some(response: &mut reqwest::Response, limit: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    while out.len() < limit {
+        match response.chunk().await {
+            Ok(Some(chunk)) => out.extend_from_slice(&chunk[..chunk.len().min(limit - out.len())]),
+            _ => break,
+        }
+    }
+    out
+}
+
+fn describe_envelope(envelope: &OciEnvelope) -> String {
+    envelope
+        .errors
+        .iter()
+        .map(|e| {
+            let code = match serde_json::to_value(&e.code) {
+                Ok(serde_json::Value::String(code)) => code,
+                _ => format!("{:?}", e.code),
+            };
+            if e.message.is_empty() {
+                code
+            } else {
+                format!("{code}: {}", e.message)
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// A body or message shortened to one readable line.
+fn short_text(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let line: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if line.chars().count() > 200 {
+        format!("{}…", line.chars().take(200).collect::<String>())
+    } else {
+        line
+    }
+}
+
+/// Names the cause of a failed request: time-out, refused connection, or
+/// the innermost error (TLS, DNS, reset) in one line.
+pub(crate) fn classify_transport(host: &str, timeout: Duration, err: &reqwest::Error) -> Error {
+    if err.is_timeout() {
+        return Error::TimedOut {
+            host: host.to_owned(),
+            timeout,
+        };
+    }
+    let mut source: Option<&(dyn std::error::Error + 'static)> = err.source();
+    let mut innermost = None;
+    while let Some(cause) = source {
+        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+            match io.kind() {
+                std::io::ErrorKind::ConnectionRefused => {
+                    return Error::ConnectionRefused {
+                        host: host.to_owned(),
+                    };
+                }
+                std::io::ErrorKind::TimedOut => {
+                    return Error::TimedOut {
+                        host: host.to_owned(),
+                        timeout,
+                    };
+                }
+                _ => {}
+            }
+        }
+        innermost = Some(cause.to_string());
+        source = cause.source();
+    }
+    let message = match innermost {
+        Some(cause) => format!("{err}: {cause}"),
+        None => err.to_string(),
+    };
+    Error::Transport {
+        host: host.to_owned(),
+        message,
+    }
+}

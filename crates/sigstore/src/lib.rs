@@ -1,0 +1,27 @@
+//! Sans-IO verification of sigstore (cosign) signatures, with
+//! containers/image's verdicts and wording.
+//!
+//! [`Verifier`] plugs into the policy engine as its
+//! [`criguard_policy::SigstoreVerifier`]: given a `sigstoreSigned`
+//! requirement, a way to read the files it names, and one signature
+//! attachment, it decides whether the payload was signed by a trusted key:
+//! a configured public key (optionally logged in Rekor), a Fulcio
+//! certificate logged in Rekor, or a certificate from the user's own CA.
+//! The payload's contents (digest, identity) are the engine's to check.
+//!
+//! [`cosign_key`] reads and writes cosign's encrypted private keys, for
+//! `criguard keygen` and `criguard sign`.
+
+mod certificate;
+pub mod cosign_key;
+mod pem;
+mod public_key;
+mod rekor;
+mod verifier;
+
+pub use cosign_key::{CosignKeyError, SigningKey};
+pub use public_key::{KeyAlgorithm, PublicKey};
+pub use rekor::{SetEntry, verify_set};
+pub use verifier::{
+    BUNDLE_ANNOTATION, CERTIFICATE_ANNOTATION, CHAIN_ANNOTATION, SIGNATURE_ANNOTATION, Verifier,
+};

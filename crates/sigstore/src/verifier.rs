@@ -1,0 +1,343 @@
+//! The `sigstoreSigned` check for one signature, in containers/image's
+//! order: load the trust material, find the annotations, establish which
+//! key may have signed (directly, through Rekor, or through a certificate),
+//! then check the signature over the payload.
+
+use std::path::Path;
+use std::time::{Duration, SystemTime};
+
+use criguard_policy::payload::decode_go_base64;
+use criguard_policy::{
+    FileOrData, Fulcio, KeySet, Pki, SignatureRejection, SigstoreSignature, SigstoreSigned,
+    SigstoreTrust, SigstoreVerifier, TrustFiles,
+};
+use rustls_pki_types::UnixTime;
+
+use crate::certificate::{self, PkiIdentity};
+use crate::public_key::PublicKey;
+use crate::rekor;
+
+/// The base64 signature over the payload.
+pub const SIGNATURE_ANNOTATION: &str = "dev.cosignproject.cosign/signature";
+/// The Rekor SET ("bundle").
+pub const BUNDLE_ANNOTATION: &str = "dev.sigstore.cosign/bundle";
+/// The signing certificate (PEM).
+pub const CERTIFICATE_ANNOTATION: &str = "dev.sigstore.cosign/certificate";
+/// Intermediates and root (PEM), last one ignored.
+pub const CHAIN_ANNOTATION: &str = "dev.sigstore.cosign/chain";
+
+/// Verifies sigstore signatures. PKI certificates are checked at the
+/// verifier's clock, which is the system clock unless a test fixes it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Verifier {
+    now: Option<SystemTime>,
+}
+
+impl Verifier {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A verifier whose clock is fixed, so certificate validity can be
+    /// tested at chosen times.
+    pub fn at(now: SystemTime) -> Self {
+        Self { now: Some(now) }
+    }
+
+    fn now(&self) -> UnixTime {
+        let now = self.now.unwrap_or_else(SystemTime::now);
+        UnixTime::since_unix_epoch(
+            now.duration_since(SystemTime::UNIX_EPOCH)
+                .unwrap_or_default(),
+        )
+    }
+}
+
+/// The trust material of one requirement, loaded for one signature.
+enum TrustRoot {
+    PublicKeys {
+        keys: Vec<PublicKey>,
+        rekor: Option<Vec<PublicKey>>,
+    },
+    Fulcio {
+        ca: Vec<Vec<u8>>,
+        rekor: Vec<PublicKey>,
+    },
+    Pki {
+        roots: Vec<Vec<u8>>,
+        intermediates: Vec<Vec<u8>>,
+    },
+}
+
+impl SigstoreVerifier for Verifier {
+    fn verify(
+        &self,
+        requirement: &SigstoreSigned,
+        files: &dyn TrustFiles,
+        signature: &SigstoreSignature,
+    ) -> Result<(), SignatureRejection> {
+        let trust = load_trust_root(requirement, files)?;
+        let signature_base64 = annotation(signature, SIGNATURE_ANNOTATION)?;
+        let payload = &signature.payload;
+        let keys = match (&trust, &requirement.trust) {
+            (TrustRoot::PublicKeys { keys, rekor: None }, _) => keys.clone(),
+            (
+                TrustRoot::PublicKeys {
+                    keys,
+                    rekor: Some(rekor_keys),
+                },
+                _,
+            ) => {
+                let set = annotation(signature, BUNDLE_ANNOTATION)?;
+                let mut failures = Vec::new();
+                let mut logged = None;
+                for key in keys {
+                    match rekor::verify_set(
+                        rekor_keys,
+                        set,
+                        key.to_pem().as_bytes(),
+                        signature_base64,
+                        payload,
+                    ) {
+                        Ok(_) => {
+                            logged = Some(key.clone());
+                            break;
+                        }
+                        Err(e) => failures.push(e),
+                    }
+                }
+                match logged {
+                    Some(key) => vec![key],
+                    None => {
+                        return Err(SignatureRejection::invalid(format!(
+                            "No public key verified against the RekorSET: {}",
+                            failures.join(", ")
+                        )));
+                    }
+                }
+            }
+            (TrustRoot::Fulcio { ca, rekor }, SigstoreTrust::Fulcio(fulcio)) => {
+                vec![verify_keyless(
+                    ca,
+                    rekor,
+                    fulcio,
+                    signature,
+                    signature_base64,
+                )?]
+            }
+            (
+                TrustRoot::Pki {
+                    roots,
+                    intermediates,
+                },
+                SigstoreTrust::Pki(pki),
+            ) => {
+                let certificate = annotation(signature, CERTIFICATE_ANNOTATION)?;
+                let chain = signature.annotations.get(CHAIN_ANNOTATION);
+                let identity = PkiIdentity {
+                    subject_email: pki.subject_email.as_deref(),
+                    subject_hostname: pki.subject_hostname.as_deref(),
+                };
+                let key = certificate::verify_pki(
+                    roots,
+                    intermediates,
+                    &identity,
+                    self.now(),
+                    certificate.as_bytes(),
+                    chain.map(|c| c.as_bytes()),
+                )
+                .map_err(SignatureRejection::invalid)?;
+                vec![key]
+            }
+            _ => {
+                return Err(SignatureRejection::other(
+                    "Internal inconsistency: trust root does not match the requirement",
+                ));
+            }
+        };
+        verify_payload(&keys, payload, signature_base64)
+    }
+}
+
+/// Fulcio: the SET binds certificate, signature and payload and gives the
+/// time at which the certificate must have been valid.
+fn verify_keyless(
+    ca: &[Vec<u8>],
+    rekor_keys: &[PublicKey],
+    fulcio: &Fulcio,
+    signature: &SigstoreSignature,
+    signature_base64: &str,
+) -> Result<PublicKey, SignatureRejection> {
+    let set = annotation(signature, BUNDLE_ANNOTATION)?;
+    let certificate = annotation(signature, CERTIFICATE_ANNOTATION)?;
+    let chain = signature.annotations.get(CHAIN_ANNOTATION);
+    let entry = rekor::verify_set(
+        rekor_keys,
+        set,
+        certificate.as_bytes(),
+        signature_base64,
+        &signature.payload,
+    )
+    .map_err(SignatureRejection::invalid)?;
+    let integrated_time = u64::try_from(entry.integrated_time).map_err(|_| {
+        SignatureRejection::invalid(format!(
+            "Rekor SET integratedTime {} is before 1970",
+            entry.integrated_time
+        ))
+    })?;
+    certificate::verify_fulcio(
+        ca,
+        &fulcio.oidc_issuer,
+        &fulcio.subject_email,
+        UnixTime::since_unix_epoch(Duration::from_secs(integrated_time)),
+        certificate.as_bytes(),
+        chain.map(|c| c.as_bytes()),
+    )
+    .map_err(SignatureRejection::invalid)
+}
+
+/// The signature over the payload must verify with one of `keys`.
+fn verify_payload(
+    keys: &[PublicKey],
+    payload: &[u8],
+    signature_base64: &str,
+) -> Result<(), SignatureRejection> {
+    if keys.is_empty() {
+        return Err(SignatureRejection::other(
+            "Need at least one public key to verify the sigstore payload, but got 0",
+        ));
+    }
+    let signature = decode_go_base64(signature_base64)
+        .map_err(|e| SignatureRejection::invalid(format!("base64 decoding: {e}")))?;
+    let mut failures = Vec::new();
+    for key in keys {
+        match key.verify(payload, &signature) {
+            Ok(()) => return Ok(()),
+            Err(e) => failures.push(e),
+        }
+    }
+    Err(SignatureRejection::invalid(format!(
+        "cryptographic signature verification failed: {}",
+        failures.join(", ")
+    )))
+}
+
+fn annotation<'s>(
+    signature: &'s SigstoreSignature,
+    key: &str,
+) -> Result<&'s str, SignatureRejection> {
+    signature
+        .annotations
+        .get(key)
+        .map(String::as_str)
+        .ok_or_else(|| SignatureRejection::other(format!("missing {key} annotation")))
+}
+
+fn load_trust_root(
+    requirement: &SigstoreSigned,
+    files: &dyn TrustFiles,
+) -> Result<TrustRoot, SignatureRejection> {
+    let rekor = requirement
+        .rekor_public_keys
+        .as_ref()
+        .map(|set| load_rekor_keys(set, files))
+        .transpose()?;
+    match &requirement.trust {
+        SigstoreTrust::PublicKeys(set) => {
+            let keys = load_key_set(set, files)?
+                .iter()
+                .enumerate()
+                .map(|(i, bytes)| {
+                    PublicKey::from_pem(bytes).map_err(|e| {
+                        SignatureRejection::other(format!("parsing public key {}: {e}", i + 1))
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(TrustRoot::PublicKeys { keys, rekor })
+        }
+        SigstoreTrust::Fulcio(fulcio) => {
+            let ca = certificate::lenient_pool(&load_file_or_data(&fulcio.ca, files)?);
+            if ca.is_empty() {
+                return Err(SignatureRejection::other(
+                    "error loading Fulcio CA certificates",
+                ));
+            }
+            let rekor = rekor.ok_or_else(|| {
+                SignatureRejection::other(
+                    "Internal inconsistency: Fulcio CA specified without a Rekor public key",
+                )
+            })?;
+            Ok(TrustRoot::Fulcio { ca, rekor })
+        }
+        SigstoreTrust::Pki(Pki {
+            ca_roots,
+            ca_intermediates,
+            ..
+        }) => {
+            let roots = certificate::lenient_pool(&load_file_or_data(ca_roots, files)?);
+            if roots.is_empty() {
+                return Err(SignatureRejection::other(
+                    "error loading PKI CA Roots certificates",
+                ));
+            }
+            let intermediates = match ca_intermediates {
+                Some(source) => certificate::strict_list(&load_file_or_data(source, files)?)
+                    .map_err(|e| {
+                        SignatureRejection::other(format!(
+                            "loading trusted intermediate certificates: {e}"
+                        ))
+                    })?,
+                None => Vec::new(),
+            };
+            Ok(TrustRoot::Pki {
+                roots,
+                intermediates,
+            })
+        }
+    }
+}
+
+fn load_rekor_keys(
+    set: &KeySet,
+    files: &dyn TrustFiles,
+) -> Result<Vec<PublicKey>, SignatureRejection> {
+    load_key_set(set, files)?
+        .iter()
+        .enumerate()
+        .map(|(i, bytes)| {
+            let key = PublicKey::from_pem(bytes).map_err(|e| {
+                SignatureRejection::other(format!("parsing Rekor public key {}: {e}", i + 1))
+            })?;
+            if !key.algorithm().is_ecdsa() {
+                return Err(SignatureRejection::other(format!(
+                    "Rekor public key {} is not using ECDSA",
+                    i + 1
+                )));
+            }
+            Ok(key)
+        })
+        .collect()
+}
+
+fn load_key_set(set: &KeySet, files: &dyn TrustFiles) -> Result<Vec<Vec<u8>>, SignatureRejection> {
+    match set {
+        KeySet::Path(path) => Ok(vec![read(files, path)?]),
+        KeySet::Paths(paths) => paths.iter().map(|p| read(files, p)).collect(),
+        KeySet::Data(data) => Ok(vec![data.clone()]),
+        KeySet::Datas(datas) => Ok(datas.clone()),
+    }
+}
+
+fn load_file_or_data(
+    source: &FileOrData,
+    files: &dyn TrustFiles,
+) -> Result<Vec<u8>, SignatureRejection> {
+    match source {
+        FileOrData::Path(path) => read(files, path),
+        FileOrData::Data(data) => Ok(data.clone()),
+    }
+}
+
+fn read(files: &dyn TrustFiles, path: &Path) -> Result<Vec<u8>, SignatureRejection> {
+    files.read(path).map_err(SignatureRejection::other)
+}

@@ -1,0 +1,55 @@
+//! Test harnesses shared by the integration tests: a real `docker-registry`
+//! on 127.0.0.1, the peer tools (cosign, skopeo) and small OCI images.
+//! Everything it starts it stops again, by PID.
+//!
+//! criguard must give containers/image's verdicts and read cosign's
+//! signatures, so its tests run against the real programs rather than
+//! against fixtures we wrote ourselves:
+//!
+//! ```no_run
+//! use criguard_testutil::*;
+//! let registry = Registry::start();
+//! let image = push_test_image(&registry, "test/app", "v1", "some content");
+//! let keys = tempfile::tempdir().unwrap();
+//! let (key, public) = cosign_generate_key_pair(keys.path(), "pw");
+//! cosign_sign(&key, "pw", &image.by_digest());
+//! assert!(cosign_verify(&public, &image.by_digest()).status.success());
+//! ```
+//!
+//! Offline by construction: cosign signs with `--tlog-upload=false --yes`
+//! and verifies with `--insecure-ignore-tlog=true`, both with
+//! `--allow-http-registry --allow-insecure-registry`; every peer tool runs
+//! with a private HOME/TUF_ROOT, an empty registries.conf and
+//! `HTTP(S)_PROXY=http://127.0.0.1:9`, which Go skips for loopback and which
+//! makes any other connection fail at once. skopeo always gets `--policy`
+//! and `--registries.d` so the host's /etc/containers never decides.
+//!
+//! Test-only code: failures panic with a message saying what went wrong,
+//! because a panic is how a harness fails the test that uses it.
+#![allow(clippy::expect_used, clippy::panic)]
+
+pub mod config;
+pub mod cosign;
+pub mod http;
+pub mod image;
+pub mod keyless;
+pub mod peer;
+pub mod process;
+pub mod registry;
+pub mod skopeo;
+
+pub use config::{insecure_registries_conf, sigstore_key_policy};
+pub use cosign::{cosign_generate_key_pair, cosign_sign, cosign_sign_with, cosign_verify};
+pub use http::HttpResponse;
+pub use image::{
+    Blob, ImageBuilder, OciImage, OciIndex, Pushed, PushedIndex, push_image, push_index,
+    push_test_image, push_test_multiarch, sha256_digest, test_image, test_multiarch, upload_image,
+    upload_index,
+};
+pub use peer::{PeerTools, hermetic};
+pub use process::{DEFAULT_TIMEOUT, run_ok, run_with_timeout};
+pub use registry::Registry;
+pub use skopeo::{
+    sigstore_registries_d, skopeo_copy_with_policy, skopeo_copy_with_policy_using,
+    skopeo_sign_sigstore,
+};
