@@ -155,6 +155,7 @@ fn decide(
             let digest = oci_manifest_digest(
                 Path::new(resolved_dir),
                 Some(name.as_str()).filter(|n| !n.is_empty()),
+                platform,
             )?;
             (digest, Vec::new())
         }
@@ -214,8 +215,9 @@ fn evaluate(
 }
 
 /// The digest of the manifest an OCI layout's `index.json` names for
-/// `name` (or its only manifest), checked against the blob's bytes.
-fn oci_manifest_digest(dir: &Path, name: Option<&str>) -> Result<Digest> {
+/// `name` (or its only image), checked against the blob's bytes; an image
+/// index is followed to `platform`'s instance, as for a registry.
+fn oci_manifest_digest(dir: &Path, name: Option<&str>, platform: &Platform) -> Result<Digest> {
     let index = read_limited(&dir.join("index.json"), MAX_MANIFEST_SIZE)?;
     let index: serde_json::Value =
         serde_json::from_slice(&index).context("parsing the OCI layout's index.json")?;
@@ -229,8 +231,8 @@ fn oci_manifest_digest(dir: &Path, name: Option<&str>) -> Result<Digest> {
             None => true,
         })
         .collect();
-    let descriptor = match chosen.as_slice() {
-        [one] => *one,
+    let mut descriptor = match chosen.as_slice() {
+        [one] => (*one).clone(),
         [] => {
             return Err(anyhow!(
                 "no image {:?} in the OCI layout",
@@ -239,21 +241,47 @@ fn oci_manifest_digest(dir: &Path, name: Option<&str>) -> Result<Digest> {
         }
         _ => return Err(anyhow!("more than one image in the OCI layout; name one")),
     };
-    if descriptor["mediaType"] == criguard_registry::OCI_INDEX {
-        return Err(anyhow!(
-            "the OCI layout names an image index; verify the platform image by its name"
-        ));
+    // One level of index, as containers/image follows.
+    for level in 0..2 {
+        let digest = Digest::parse(descriptor["digest"].as_str().unwrap_or_default())
+            .map_err(|e| anyhow!("OCI layout descriptor: {e}"))?;
+        let blob = read_limited(
+            &dir.join("blobs")
+                .join(digest.algorithm())
+                .join(digest.encoded()),
+            MAX_MANIFEST_SIZE,
+        )?;
+        criguard_registry::digest::verify("manifest", &digest, &blob)?;
+        let parsed: serde_json::Value =
+            serde_json::from_slice(&blob).context("parsing a manifest in the OCI layout")?;
+        let is_index = descriptor["mediaType"] == criguard_registry::OCI_INDEX
+            || parsed["mediaType"] == criguard_registry::OCI_INDEX;
+        if !is_index {
+            return Ok(digest);
+        }
+        if level == 1 {
+            break;
+        }
+        let instances = parsed["manifests"]
+            .as_array()
+            .ok_or_else(|| anyhow!("image index {digest} has no manifests"))?;
+        let platforms: Vec<Option<Platform>> = instances
+            .iter()
+            .map(|m| {
+                let p = &m["platform"];
+                Some(Platform {
+                    os: p["os"].as_str()?.to_owned(),
+                    architecture: p["architecture"].as_str()?.to_owned(),
+                    variant: p["variant"].as_str().map(str::to_owned),
+                })
+            })
+            .collect();
+        let position = platform
+            .choose_instance(platforms.iter().map(Option::as_ref))
+            .ok_or_else(|| anyhow!("image index {digest} has no instance for {platform}"))?;
+        descriptor = instances[position].clone();
     }
-    let digest = Digest::parse(descriptor["digest"].as_str().unwrap_or_default())
-        .map_err(|e| anyhow!("index.json: {e}"))?;
-    let blob = read_limited(
-        &dir.join("blobs")
-            .join(digest.algorithm())
-            .join(digest.encoded()),
-        MAX_MANIFEST_SIZE,
-    )?;
-    criguard_registry::digest::verify("manifest", &digest, &blob)?;
-    Ok(digest)
+    Err(anyhow!("nested image indexes are not supported"))
 }
 
 fn report(

@@ -580,3 +580,106 @@ fn keyless_verdicts_match_skopeo() {
         );
     }
 }
+
+/// A node without a CA bundle (a minimal image) must reject with a reason,
+/// not crash (oci-client panics while building a client there).
+#[test]
+fn no_system_trust_store_is_not_a_crash() {
+    let env = Env::new();
+    let image = push_test_image(&env.registry, "app/x", "v1", "x");
+    let policy = env.policy("accept", json!({"type": "insecureAcceptAnything"}));
+    let empty = env.dir.path().join("no-certs");
+    std::fs::create_dir(&empty).unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_criguard"));
+    cmd.args(["verify", "--policy"])
+        .arg(&policy)
+        .arg("--registries.d")
+        .arg(&env.registries_d)
+        .arg("--registries-conf")
+        .arg(&env.registries_conf)
+        .arg(image.by_tag())
+        .env("SSL_CERT_FILE", empty.join("none.pem"))
+        .env("SSL_CERT_DIR", &empty);
+    let out = run_with_timeout(&mut cmd, Duration::from_secs(120));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // 101 would be a Rust panic exit.
+    assert_eq!(out.status.code(), Some(1), "{}{stderr}", stdout(&out));
+    assert!(
+        stdout(&out).contains("no system CA certificates could be loaded"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+/// `oci:DIR:NAME` images: the manifest (or the platform's, from an index)
+/// is read from the layout with its digest checked; containers/image keeps
+/// no signatures in OCI layouts, so signature requirements reject.
+#[test]
+fn oci_layouts_single_and_multi_arch() {
+    use criguard_testutil::image::{write_oci_layout, write_oci_layout_index};
+    let dir = tempfile::tempdir().unwrap();
+    let single = criguard_testutil::test_image("layout");
+    let multi = criguard_testutil::test_multiarch("layout");
+    let single_dir = dir.path().join("single");
+    let multi_dir = dir.path().join("multi");
+    write_oci_layout(&single_dir, "v1", &single);
+    write_oci_layout_index(&multi_dir, "v1", &multi);
+    let accept = dir.path().join("accept.json");
+    std::fs::write(
+        &accept,
+        r#"{"default":[{"type":"insecureAcceptAnything"}]}"#,
+    )
+    .unwrap();
+    let signed = dir.path().join("signed.json");
+    std::fs::write(
+        &signed,
+        r#"{"default":[{"type":"sigstoreSigned","keyData":"","signedIdentity":{"type":"matchRepository"}}]}"#,
+    )
+    .unwrap();
+    let verify = |policy: &Path, image: String, extra: &[&str]| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_criguard"));
+        cmd.args(["verify", "--output", "json", "--policy"])
+            .arg(policy)
+            .args(extra)
+            .arg(image);
+        let out = run_with_timeout(&mut cmd, Duration::from_secs(60));
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        (out.status.code(), report)
+    };
+    let (code, report) = verify(&accept, format!("oci:{}:v1", single_dir.display()), &[]);
+    assert_eq!(code, Some(0), "{report}");
+    assert_eq!(report["digest"], single.digest());
+    let (code, report) = verify(&signed, format!("oci:{}:v1", single_dir.display()), &[]);
+    assert_eq!(code, Some(1), "{report}");
+    assert_eq!(
+        report["reason"],
+        "A signature was required, but no signature exists"
+    );
+    for arch in ["amd64", "arm64"] {
+        let platform = format!("linux/{arch}");
+        let (code, report) = verify(
+            &accept,
+            format!("oci:{}:v1", multi_dir.display()),
+            &["--platform", &platform],
+        );
+        assert_eq!(code, Some(0), "{report}");
+        assert_eq!(
+            report["digest"],
+            multi.image("linux", arch).unwrap().digest()
+        );
+    }
+    // A blob that does not match its digest is a rejection.
+    let blob = single_dir
+        .join("blobs/sha256")
+        .join(single.digest().trim_start_matches("sha256:"));
+    std::fs::write(&blob, b"{}").unwrap();
+    let (code, report) = verify(&accept, format!("oci:{}:v1", single_dir.display()), &[]);
+    assert_eq!(code, Some(1), "{report}");
+    assert!(
+        report["reason"]
+            .as_str()
+            .unwrap()
+            .contains("digest mismatch"),
+        "{report}"
+    );
+}

@@ -94,6 +94,18 @@ impl FromStr for Platform {
     }
 }
 
+impl Platform {
+    /// The position of the instance containers/image would pull for this
+    /// platform from an index's instances (their platforms, in index
+    /// order), for callers that read indexes themselves, like OCI layouts.
+    pub fn choose_instance<'a, I>(&self, instances: I) -> Option<usize>
+    where
+        I: IntoIterator<Item = Option<&'a Platform>>,
+    {
+        choose(self, instances)
+    }
+}
+
 /// Picks the instance to pull from `(platform, item)` pairs in index order:
 /// the first exact match, else the first matching instance that declares no
 /// variant. Returns its position.

@@ -59,7 +59,7 @@ impl Endpoint {
             .user_agent(USER_AGENT)
             .build()
             .map_err(|e| setup(e.to_string()))?;
-        let oci = oci_client::Client::try_from(ClientConfig {
+        let config = ClientConfig {
             protocol: if scheme == "http" {
                 ClientProtocol::Http
             } else {
@@ -71,7 +71,21 @@ impl Endpoint {
             connect_timeout: Some(timeout),
             user_agent: USER_AGENT,
             ..ClientConfig::default()
-        })
+        };
+        // oci-client builds a throwaway default reqwest client while
+        // building the configured one, and that one panics when the system
+        // has no CA certificates at all. Turn that into an error, so that a
+        // node without a CA bundle rejects with a reason instead of crashing.
+        let oci = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            oci_client::Client::try_from(config)
+        }))
+        .map_err(|_| {
+            setup(
+                "no system CA certificates could be loaded (install ca-certificates, or set \
+                 SSL_CERT_FILE); the registry client cannot start without them"
+                    .to_owned(),
+            )
+        })?
         .map_err(|e| setup(e.to_string()))?;
         Ok(Endpoint {
             host: host.to_owned(),

@@ -12,6 +12,26 @@ use criguard_registry::{Credentials, Error, MAX_MANIFEST_SIZE, Registry, Registr
 
 const TIMEOUT: Duration = Duration::from_secs(10);
 
+/// What resolving `name` on `server` fails with.
+async fn resolve_error(server: &FakeRegistry, name: &str) -> Error {
+    let host = server.host();
+    registry_for(&[&host], None, TIMEOUT)
+        .resolve(&reference(&format!("{host}/{name}")), &amd64())
+        .await
+        .unwrap_err()
+}
+
+/// A client for `server` that has resolved `app:v1` there.
+async fn resolve_app_v1(server: &FakeRegistry) -> (Registry, criguard_registry::ResolvedImage) {
+    let host = server.host();
+    let registry = registry_for(&[&host], None, TIMEOUT);
+    let image = registry
+        .resolve(&reference(&format!("{host}/app:v1")), &amd64())
+        .await
+        .unwrap();
+    (registry, image)
+}
+
 /// Serves one image manifest as `repo:tag` and by digest.
 fn serve_image(manifest: Vec<u8>) -> impl Fn(&Request) -> Response + Send + Sync + 'static {
     let digest = digest_of(&manifest);
@@ -233,16 +253,11 @@ async fn bearer_token_rejected_and_accepted() {
 #[tokio::test]
 async fn not_found_is_manifest_unknown() {
     let server = FakeRegistry::start(|_: &Request| Response::not_found("MANIFEST_UNKNOWN")).await;
-    let host = server.host();
-    let registry = registry_for(&[&host], None, TIMEOUT);
-    let err = registry
-        .resolve(&reference(&format!("{host}/app:missing")), &amd64())
-        .await
-        .unwrap_err();
+    let err = resolve_error(&server, "app:missing").await;
     assert!(matches!(err, Error::ManifestUnknown { .. }), "{err:?}");
     let text = err.to_string();
     assert!(
-        text.starts_with(&format!("{host}/app:missing: manifest unknown")),
+        text.starts_with(&format!("{}/app:missing: manifest unknown", server.host())),
         "{text}"
     );
 }
@@ -257,19 +272,14 @@ async fn server_error_names_status_and_host() {
         }
     })
     .await;
-    let host = server.host();
-    let registry = registry_for(&[&host], None, TIMEOUT);
-    let err = registry
-        .resolve(&reference(&format!("{host}/app:v1")), &amd64())
-        .await
-        .unwrap_err();
+    let err = resolve_error(&server, "app:v1").await;
     let text = err.to_string();
     assert!(
         matches!(err, Error::HttpStatus { status: 500, .. }),
         "{err:?}"
     );
     assert!(text.contains("HTTP status 500"), "{text}");
-    assert!(text.contains(&format!("{host}/app")), "{text}");
+    assert!(text.contains(&format!("{}/app", server.host())), "{text}");
     assert!(text.contains("database on fire"), "{text}");
 }
 
@@ -321,12 +331,7 @@ async fn oversized_chunked_manifest_is_refused() {
         }
     })
     .await;
-    let host = server.host();
-    let registry = registry_for(&[&host], None, TIMEOUT);
-    let err = registry
-        .resolve(&reference(&format!("{host}/app:v1")), &amd64())
-        .await
-        .unwrap_err();
+    let err = resolve_error(&server, "app:v1").await;
     assert!(matches!(err, Error::TooLarge { .. }), "{err:?}");
     assert!(err.to_string().contains("exceeds 4 MiB limit"), "{err}");
 
@@ -339,12 +344,7 @@ async fn oversized_chunked_manifest_is_refused() {
         }
     })
     .await;
-    let host = server.host();
-    let registry = registry_for(&[&host], None, TIMEOUT);
-    let err = registry
-        .resolve(&reference(&format!("{host}/app:v1")), &amd64())
-        .await
-        .unwrap_err();
+    let err = resolve_error(&server, "app:v1").await;
     assert!(matches!(err, Error::InvalidManifest { .. }), "{err:?}");
 }
 
@@ -360,12 +360,7 @@ async fn manifest_not_matching_the_digest_asked_for() {
         }
     })
     .await;
-    let host = server.host();
-    let registry = registry_for(&[&host], None, TIMEOUT);
-    let err = registry
-        .resolve(&reference(&format!("{host}/app@{asked}")), &amd64())
-        .await
-        .unwrap_err();
+    let err = resolve_error(&server, &format!("app@{asked}")).await;
     assert!(matches!(err, Error::DigestMismatch { .. }), "{err:?}");
     let text = err.to_string();
     assert!(
@@ -389,12 +384,7 @@ async fn tag_with_a_wrong_digest_header_is_refused() {
         }
     })
     .await;
-    let host = server.host();
-    let registry = registry_for(&[&host], None, TIMEOUT);
-    let err = registry
-        .resolve(&reference(&format!("{host}/app:v1")), &amd64())
-        .await
-        .unwrap_err();
+    let err = resolve_error(&server, "app:v1").await;
     assert!(matches!(err, Error::DigestMismatch { .. }), "{err:?}");
 }
 
@@ -588,12 +578,7 @@ async fn index_instance_with_wrong_bytes_is_refused() {
         }
     })
     .await;
-    let host = server.host();
-    let registry = registry_for(&[&host], None, TIMEOUT);
-    let err = registry
-        .resolve(&reference(&format!("{host}/app:multi")), &amd64())
-        .await
-        .unwrap_err();
+    let err = resolve_error(&server, "app:multi").await;
     assert!(matches!(err, Error::DigestMismatch { .. }), "{err:?}");
     assert!(
         err.to_string()
@@ -615,12 +600,7 @@ async fn schema1_manifests_are_refused() {
         }
     })
     .await;
-    let host = server.host();
-    let registry = registry_for(&[&host], None, TIMEOUT);
-    let err = registry
-        .resolve(&reference(&format!("{host}/app:old")), &amd64())
-        .await
-        .unwrap_err();
+    let err = resolve_error(&server, "app:old").await;
     assert!(matches!(err, Error::Schema1 { .. }), "{err:?}");
     assert!(err.to_string().contains("schema 1"), "{err}");
 }
@@ -692,12 +672,7 @@ async fn image_with_sig(
         Response::not_found("MANIFEST_UNKNOWN")
     })
     .await;
-    let host = server.host();
-    let registry = registry_for(&[&host], None, TIMEOUT);
-    let image = registry
-        .resolve(&reference(&format!("{host}/app:v1")), &amd64())
-        .await
-        .unwrap();
+    let (registry, image) = resolve_app_v1(&server).await;
     assert_eq!(image.manifest_digest.as_str(), digest);
     (server, image, registry)
 }
@@ -773,12 +748,7 @@ async fn missing_sigstore_manifest_means_no_signatures() {
             }
         })
         .await;
-        let host = server.host();
-        let registry = registry_for(&[&host], None, TIMEOUT);
-        let image = registry
-            .resolve(&reference(&format!("{host}/app:v1")), &amd64())
-            .await
-            .unwrap();
+        let (registry, image) = resolve_app_v1(&server).await;
         assert!(
             registry
                 .sigstore_attachments(&image)
@@ -801,12 +771,7 @@ async fn missing_sigstore_manifest_means_no_signatures() {
         }
     })
     .await;
-    let host = server.host();
-    let registry = registry_for(&[&host], None, TIMEOUT);
-    let image = registry
-        .resolve(&reference(&format!("{host}/app:v1")), &amd64())
-        .await
-        .unwrap();
+    let (registry, image) = resolve_app_v1(&server).await;
     assert!(
         registry
             .sigstore_attachments(&image)
@@ -827,12 +792,7 @@ async fn sigstore_other_errors_fail() {
         }
     })
     .await;
-    let host = server.host();
-    let registry = registry_for(&[&host], None, TIMEOUT);
-    let image = registry
-        .resolve(&reference(&format!("{host}/app:v1")), &amd64())
-        .await
-        .unwrap();
+    let (registry, image) = resolve_app_v1(&server).await;
     let err = registry.sigstore_attachments(&image).await.unwrap_err();
     assert!(
         matches!(err, Error::HttpStatus { status: 503, .. }),

@@ -159,25 +159,27 @@ impl Leaf {
         intermediates: &[Vec<u8>],
         time: UnixTime,
     ) -> Result<(), String> {
-        let anchors: Vec<TrustAnchor<'_>> = roots
+        let anchors: Vec<(TrustAnchor<'_>, &[u8])> = roots
             .iter()
             .filter_map(|der| {
                 let cert = CertificateDer::from(der.as_slice());
                 webpki::anchor_from_trusted_cert(&cert)
                     .ok()
-                    .map(|anchor| anchor.to_owned())
+                    .map(|anchor| (anchor.to_owned(), der.as_slice()))
             })
             .collect();
+        let trust_anchors: Vec<TrustAnchor<'_>> =
+            anchors.iter().map(|(anchor, _)| anchor.clone()).collect();
         let intermediates: Vec<CertificateDer<'_>> = intermediates
             .iter()
             .map(|der| CertificateDer::from(der.as_slice()))
             .collect();
         let leaf = CertificateDer::from(self.der.as_slice());
         let end_entity = EndEntityCert::try_from(&leaf).map_err(go_x509_error)?;
-        end_entity
+        let path = end_entity
             .verify_for_usage(
                 webpki::ALL_VERIFICATION_ALGS,
-                &anchors,
+                &trust_anchors,
                 &intermediates,
                 time,
                 // Go accepts a certificate without an EKU extension for any usage.
@@ -185,9 +187,34 @@ impl Leaf {
                 None,
                 None,
             )
-            .map(|_| ())
-            .map_err(go_x509_error)
+            .map_err(go_x509_error)?;
+        // webpki treats a trust anchor as a name and a key only; Go also
+        // requires the root certificate itself to be valid at `time`.
+        let used = path.anchor();
+        let root = anchors
+            .iter()
+            .find(|(anchor, _)| {
+                anchor.subject == used.subject
+                    && anchor.subject_public_key_info == used.subject_public_key_info
+            })
+            .map(|(_, der)| *der)
+            .ok_or_else(|| "x509: certificate signed by unknown authority".to_owned())?;
+        if !valid_at(root, time) {
+            return Err("x509: certificate has expired or is not yet valid".to_owned());
+        }
+        Ok(())
     }
+}
+
+/// Whether a (parsable) certificate's validity period includes `time`.
+fn valid_at(der: &[u8], time: UnixTime) -> bool {
+    let Ok(cert) = Certificate::from_der(der) else {
+        return false;
+    };
+    let validity = cert.tbs_certificate().validity();
+    let now = time.as_secs();
+    validity.not_before.to_unix_duration().as_secs() <= now
+        && now <= validity.not_after.to_unix_duration().as_secs()
 }
 
 fn ia5(value: &Ia5String) -> String {

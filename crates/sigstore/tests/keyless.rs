@@ -418,3 +418,28 @@ fn pki_checks_time_hostname_and_critical_san() {
         "veryfing leaf certificate failed: x509: unhandled critical extension"
     );
 }
+
+#[test]
+fn root_must_be_valid_when_the_leaf_is_checked() {
+    // A root that expired before the signature was logged: Go refuses it,
+    // although webpki alone would not look at the root's dates.
+    let k = Keyless {
+        ca: TestCa::with_validity("expired root", (2020, 1, 1), (2030, 1, 1)),
+        rekor: Rekor::new(),
+    };
+    assert_eq!(
+        message(&k.decide(k.signature(&Leaf::default()))),
+        "veryfing leaf certificate failed: x509: certificate has expired or is not yet valid"
+    );
+    let ca = TestCa::with_validity("expired root", (2020, 1, 1), (2030, 1, 1));
+    let during = SystemTime::UNIX_EPOCH + Duration::from_secs(LOGGED_AT as u64);
+    let refused = evaluate(
+        pki_requirement(&ca, Some(EMAIL), None),
+        pki_signature(&ca, &Leaf::default()),
+        during,
+    );
+    assert_eq!(
+        message(&refused),
+        "veryfing leaf certificate failed: x509: certificate has expired or is not yet valid"
+    );
+}

@@ -38,11 +38,20 @@ pub struct TestCa {
 
 impl TestCa {
     pub fn new(name: &str) -> TestCa {
+        Self::with_validity(name, (2020, 1, 1), (2040, 1, 1))
+    }
+
+    /// A CA valid only from `not_before` to `not_after` (year, month, day).
+    pub fn with_validity(
+        name: &str,
+        not_before: (i32, u8, u8),
+        not_after: (i32, u8, u8),
+    ) -> TestCa {
         let mut params = CertificateParams::new(Vec::<String>::new()).expect("CA parameters");
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         params.distinguished_name.push(DnType::CommonName, name);
-        params.not_before = date_time_ymd(2020, 1, 1);
-        params.not_after = date_time_ymd(2040, 1, 1);
+        params.not_before = date_time_ymd(not_before.0, not_before.1, not_before.2);
+        params.not_after = date_time_ymd(not_after.0, not_after.1, not_after.2);
         let key = KeyPair::generate().expect("CA key");
         TestCa {
             issuer: CertifiedIssuer::self_signed(params, key).expect("self-signed CA"),
