@@ -85,6 +85,18 @@ struct Inspected {
     platform: Option<String>,
     source: Option<String>,
     signatures: usize,
+    /// Whether registries.d let us look for sigstore attachments; `None`
+    /// where that does not apply (OCI layouts).
+    sigstore_attachments: Option<bool>,
+}
+
+/// The most common reason for "no signature exists" with cosign-signed
+/// images: containers/image only looks for attachments where registries.d
+/// turns them on, and so does criguard.
+fn attachments_note(inspected: &Inspected, requirement_type: &str) -> Option<&'static str> {
+    (requirement_type == "sigstoreSigned" && inspected.sigstore_attachments == Some(false)).then_some(
+        "registries.d does not set use-sigstore-attachments for this image, so its sigstore signatures were not looked for",
+    )
 }
 
 pub(crate) fn run(args: &VerifyArgs) -> Result<ExitCode> {
@@ -180,7 +192,9 @@ async fn fetch(
         inspected.source = Some(resolved.source.to_string());
     }
     let mut signatures = Vec::new();
-    if registries_d.use_sigstore_attachments(&resolved.source) {
+    let use_attachments = registries_d.use_sigstore_attachments(&resolved.source);
+    inspected.sigstore_attachments = Some(use_attachments);
+    if use_attachments {
         signatures.extend(
             registry
                 .sigstore_attachments(&resolved)
@@ -320,6 +334,9 @@ fn report(
                         if r.requirement_type == "signedBy" {
                             value["note"] = json!(GPG_NOTE);
                         }
+                        if let Some(note) = attachments_note(inspected, r.requirement_type) {
+                            value["note"] = json!(note);
+                        }
                     } else {
                         value["signatures"] = json!(Vec::<SignatureOutcome>::new());
                     }
@@ -354,6 +371,9 @@ fn report(
                     }
                     if r.requirement_type == "signedBy" {
                         println!("  note:      {GPG_NOTE}");
+                    }
+                    if let Some(note) = attachments_note(inspected, r.requirement_type) {
+                        println!("  note:      {note}");
                     }
                     for s in &r.signatures {
                         println!(

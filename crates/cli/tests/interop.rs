@@ -186,6 +186,11 @@ fn without_use_sigstore_attachments_no_signature_is_read() {
         run_with_timeout(&mut cmd, Duration::from_secs(120))
     };
     assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("does not set use-sigstore-attachments"),
+        "{}",
+        stdout(&out)
+    );
     let dest = tempfile::tempdir().unwrap();
     let oracle = skopeo_copy_with_policy(&policy, &empty, &signed.by_tag(), dest.path());
     assert!(
