@@ -12,16 +12,24 @@ use crate::Output;
 /// Reads and parses a policy file; a policy that does not load is an error,
 /// so whatever uses it rejects.
 pub(crate) fn load_policy(path: &Path) -> Result<Result<Policy, PolicyError>> {
-    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    if bytes.len() > criguard_policy::MAX_POLICY_SIZE {
-        anyhow::bail!(
-            "{} is {} bytes, more than the {} bytes accepted",
-            path.display(),
-            bytes.len(),
-            criguard_policy::MAX_POLICY_SIZE
-        );
-    }
+    let bytes = read_limited(path, criguard_policy::MAX_POLICY_SIZE)?;
     Ok(Policy::from_bytes(&bytes, &path.display().to_string()))
+}
+
+/// Reads a file the command was pointed at (policy, key, OCI layout blob),
+/// refusing one larger than `limit` without reading more than that: a wrong
+/// path must not make criguard read a huge file into memory.
+pub(crate) fn read_limited(path: &Path, limit: usize) -> Result<Vec<u8>> {
+    use std::io::Read;
+    let file = std::fs::File::open(path).with_context(|| format!("reading {}", path.display()))?;
+    let mut bytes = Vec::new();
+    file.take(limit as u64 + 1)
+        .read_to_end(&mut bytes)
+        .with_context(|| format!("reading {}", path.display()))?;
+    if bytes.len() > limit {
+        anyhow::bail!("{} is more than the {limit} bytes accepted", path.display());
+    }
+    Ok(bytes)
 }
 
 pub(crate) fn print_problems(path: &Path, error: &PolicyError) {

@@ -16,9 +16,10 @@ use criguard_policy::{
 };
 use criguard_reference::Digest;
 use criguard_registries::RegistriesD;
-use criguard_registry::{Platform, Registry, ResolvedImage};
+use criguard_registry::{MAX_MANIFEST_SIZE, Platform, Registry};
 use serde_json::json;
 
+use crate::policy_cmd::read_limited;
 use crate::registry_args::{RegistryArgs, runtime};
 use crate::{DEFAULT_POLICY, Output, USAGE, policy_cmd};
 
@@ -26,9 +27,7 @@ use crate::{DEFAULT_POLICY, Output, USAGE, policy_cmd};
 const DEFAULT_REGISTRIES_D: &str = "/etc/containers/registries.d";
 /// Key, certificate and keyring files a policy names are small; a larger
 /// file is a mistake (or an attack), not trust material.
-const MAX_TRUST_FILE_SIZE: u64 = 16 << 20;
-/// Manifests in an OCI layout, as in a registry.
-const MAX_MANIFEST_SIZE: u64 = 4 << 20;
+const MAX_TRUST_FILE_SIZE: usize = 16 << 20;
 
 #[derive(Args, Debug)]
 pub(crate) struct VerifyArgs {
@@ -57,19 +56,6 @@ impl TrustFiles for FsTrustFiles {
     fn read(&self, path: &Path) -> Result<Vec<u8>, String> {
         read_limited(path, MAX_TRUST_FILE_SIZE).map_err(|e| format!("{e:#}"))
     }
-}
-
-fn read_limited(path: &Path, limit: u64) -> Result<Vec<u8>> {
-    use std::io::Read;
-    let file = std::fs::File::open(path).with_context(|| format!("open {}", path.display()))?;
-    let mut bytes = Vec::new();
-    file.take(limit + 1)
-        .read_to_end(&mut bytes)
-        .with_context(|| format!("read {}", path.display()))?;
-    if bytes.len() as u64 > limit {
-        anyhow::bail!("{} is larger than {limit} bytes", path.display());
-    }
-    Ok(bytes)
 }
 
 /// Said next to a `signedBy` rejection until GPG lookaside stores are read,
@@ -149,14 +135,13 @@ fn decide(
             let registries_d = RegistriesD::load_dir(&args.registries_d)
                 .with_context(|| format!("reading {}", args.registries_d.display()))?;
             let registry = args.registry.registry()?;
-            let resolved = runtime()?.block_on(fetch(
+            runtime()?.block_on(fetch(
                 &registry,
                 &registries_d,
                 reference,
                 platform,
                 inspected,
-            ))?;
-            (resolved.0.manifest_digest, resolved.1)
+            ))?
         }
         ImageReference::Oci {
             resolved_dir,
@@ -169,21 +154,24 @@ fn decide(
                 Some(name.as_str()).filter(|n| !n.is_empty()),
                 platform,
             )?;
+            inspected.digest = Some(digest.clone());
             (digest, Vec::new())
         }
     };
-    inspected.digest = Some(digest.clone());
     inspected.signatures = signatures.len();
     Ok(evaluate(&policy, image, &digest, &signatures))
 }
 
+/// The digest of the manifest that would be pulled, and the signatures
+/// registries.d lets us look for. What is learnt goes into `inspected` as
+/// soon as it is known, so that a later failure still reports it.
 async fn fetch(
     registry: &Registry,
     registries_d: &RegistriesD,
     reference: &criguard_reference::Reference,
     platform: &Platform,
     inspected: &mut Inspected,
-) -> Result<(ResolvedImage, Vec<Signature>)> {
+) -> Result<(Digest, Vec<Signature>)> {
     let resolved = registry.resolve(reference, platform).await?;
     inspected.digest = Some(resolved.manifest_digest.clone());
     inspected.index_digest = resolved.index_digest.clone();
@@ -203,7 +191,7 @@ async fn fetch(
                 .map(Signature::Sigstore),
         );
     }
-    Ok((resolved, signatures))
+    Ok((resolved.manifest_digest, signatures))
 }
 
 fn evaluate(

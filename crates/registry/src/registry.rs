@@ -66,6 +66,9 @@ pub struct ResolvedImage {
     pub media_type: String,
     /// The instance's platform when it was chosen from an index.
     pub platform: Option<Platform>,
+    /// Whether `source` was reached as registries.conf's `insecure` allows,
+    /// so that its attachments are read the same way.
+    insecure: bool,
 }
 
 /// A registry client for one configuration. Endpoints (scheme, TLS policy,
@@ -172,14 +175,13 @@ impl Registry {
         )
         .await?;
         let display = physical.to_string();
-        let (top, media_type) = match physical.digest() {
+        let top = match physical.digest() {
             Some(digest) => {
                 let top = session
                     .get_manifest(digest.as_str(), &display, MAX_MANIFEST_SIZE)
                     .await?;
                 digest::verify(&format!("manifest {display}"), digest, &top.body)?;
-                let media_type = classify(&top, &display)?;
-                (top, media_type)
+                top
             }
             None => {
                 let tag = physical.tag().unwrap_or("latest");
@@ -187,24 +189,25 @@ impl Registry {
                     .get_manifest(tag, &display, MAX_MANIFEST_SIZE)
                     .await?;
                 check_digest_header(&top, &display)?;
-                let media_type = classify(&top, &display)?;
-                (top, media_type)
+                top
             }
         };
+        let media_type = classify(&top, &display)?;
         Ok(self
-            .finish_resolve(asked, physical, &session, top, media_type, platform)
+            .finish_resolve(asked, source, &session, top, media_type, platform)
             .await)
     }
 
     async fn finish_resolve(
         &self,
         asked: &Reference,
-        physical: &Reference,
+        source: &Source,
         session: &Session<'_>,
         top: FetchedManifest,
         media_type: (String, Kind),
         platform: &Platform,
     ) -> Result<ResolvedImage, Error> {
+        let physical = &source.reference;
         let display = physical.to_string();
         let (media_type, kind) = media_type;
         match kind {
@@ -216,6 +219,7 @@ impl Registry {
                 manifest: top.body,
                 media_type,
                 platform: None,
+                insecure: source.insecure,
             }),
             Kind::Schema1 => Err(Error::Schema1 {
                 reference: display,
@@ -286,6 +290,7 @@ impl Registry {
                     manifest: instance.body,
                     media_type: instance_type,
                     platform: platforms[position].clone(),
+                    insecure: source.insecure,
                 })
             }
         }
@@ -310,9 +315,7 @@ impl Registry {
         image: &ResolvedImage,
     ) -> Result<Vec<SigstoreSignature>, Error> {
         let source = &image.source;
-        let endpoint = self
-            .endpoint(source.domain(), self.insecure_for(&image.reference, source))
-            .await?;
+        let endpoint = self.endpoint(source.domain(), image.insecure).await?;
         let credentials = self.credentials_for(source);
         let session = Session::open(
             &endpoint,
@@ -504,27 +507,6 @@ impl Registry {
                 insecure: false,
             }]),
         }
-    }
-
-    /// Whether `source`, a pull source of `reference`, may be reached
-    /// insecurely: the mirror's or registry's own `insecure`.
-    fn insecure_for(&self, reference: &Reference, source: &Reference) -> bool {
-        let Some(conf) = &self.config.registries_conf else {
-            return false;
-        };
-        let from_sources = conf
-            .pull_sources(&reference.clone().with_default_tag())
-            .ok()
-            .and_then(|sources| {
-                sources
-                    .into_iter()
-                    .find(|s| s.reference().name() == source.name())
-                    .map(|s| s.insecure())
-            });
-        from_sources.unwrap_or_else(|| {
-            conf.find_registry(source.name())
-                .is_some_and(|table| table.insecure())
-        })
     }
 
     /// `--creds` for every registry, else the auth file's entry for the

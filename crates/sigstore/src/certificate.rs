@@ -70,6 +70,9 @@ fn parse(der: &[u8]) -> Result<Certificate, String> {
 struct Leaf {
     der: Vec<u8>,
     cert: Certificate,
+    /// The subject alternative names, read once for the identity checks.
+    names: Vec<GeneralName>,
+    san_critical: bool,
 }
 
 impl Leaf {
@@ -81,7 +84,24 @@ impl Leaf {
             1 => {
                 let der = certs.remove(0);
                 let cert = parse(&der).map_err(|e| format!("parsing leaf certificate: {e}"))?;
-                Ok(Self { der, cert })
+                let extensions = cert
+                    .tbs_certificate()
+                    .extensions()
+                    .map_or(&[][..], Vec::as_slice);
+                let san = extensions
+                    .iter()
+                    .find(|e| e.extn_id == ID_CE_SUBJECT_ALT_NAME);
+                let names = san
+                    .and_then(|e| SubjectAltName::from_der(e.extn_value.as_bytes()).ok())
+                    .map(|san| san.0)
+                    .unwrap_or_default();
+                let san_critical = san.is_some_and(|e| e.critical);
+                Ok(Self {
+                    der,
+                    cert,
+                    names,
+                    san_critical,
+                })
             }
             _ => Err(
                 "unexpected multiple certificates present in signature certificate data".to_owned(),
@@ -102,30 +122,21 @@ impl Leaf {
             .map_or(&[][..], Vec::as_slice)
     }
 
-    fn subject_alt_names(&self) -> Vec<GeneralName> {
-        self.extensions()
-            .iter()
-            .find(|e| e.extn_id == ID_CE_SUBJECT_ALT_NAME)
-            .and_then(|e| SubjectAltName::from_der(e.extn_value.as_bytes()).ok())
-            .map(|san| san.0)
-            .unwrap_or_default()
-    }
-
     fn emails(&self) -> Vec<String> {
-        self.subject_alt_names()
-            .into_iter()
+        self.names
+            .iter()
             .filter_map(|name| match name {
-                GeneralName::Rfc822Name(email) => Some(ia5(&email)),
+                GeneralName::Rfc822Name(email) => Some(ia5(email)),
                 _ => None,
             })
             .collect()
     }
 
     fn dns_names(&self) -> Vec<String> {
-        self.subject_alt_names()
-            .into_iter()
+        self.names
+            .iter()
             .filter_map(|name| match name {
-                GeneralName::DnsName(dns) => Some(ia5(&dns)),
+                GeneralName::DnsName(dns) => Some(ia5(dns)),
                 _ => None,
             })
             .collect()
@@ -135,12 +146,8 @@ impl Leaf {
     /// the name types Go knows (for example only an `otherName`). Fulcio
     /// mode forgives that; PKI mode does not.
     fn has_unhandled_critical_san(&self) -> bool {
-        let critical = self
-            .extensions()
-            .iter()
-            .any(|e| e.extn_id == ID_CE_SUBJECT_ALT_NAME && e.critical);
-        critical
-            && !self.subject_alt_names().iter().any(|name| {
+        self.san_critical
+            && !self.names.iter().any(|name| {
                 matches!(
                     name,
                     GeneralName::Rfc822Name(_)
@@ -159,7 +166,9 @@ impl Leaf {
         intermediates: &[Vec<u8>],
         time: UnixTime,
     ) -> Result<(), String> {
-        let anchors: Vec<(TrustAnchor<'_>, &[u8])> = roots
+        // Each anchor beside the certificate it came from, whose dates
+        // are checked below.
+        let (trust_anchors, anchor_certs): (Vec<TrustAnchor<'_>>, Vec<&[u8]>) = roots
             .iter()
             .filter_map(|der| {
                 let cert = CertificateDer::from(der.as_slice());
@@ -167,9 +176,7 @@ impl Leaf {
                     .ok()
                     .map(|anchor| (anchor.to_owned(), der.as_slice()))
             })
-            .collect();
-        let trust_anchors: Vec<TrustAnchor<'_>> =
-            anchors.iter().map(|(anchor, _)| anchor.clone()).collect();
+            .unzip();
         let intermediates: Vec<CertificateDer<'_>> = intermediates
             .iter()
             .map(|der| CertificateDer::from(der.as_slice()))
@@ -191,13 +198,13 @@ impl Leaf {
         // webpki treats a trust anchor as a name and a key only; Go also
         // requires the root certificate itself to be valid at `time`.
         let used = path.anchor();
-        let root = anchors
+        let root = trust_anchors
             .iter()
-            .find(|(anchor, _)| {
+            .position(|anchor| {
                 anchor.subject == used.subject
                     && anchor.subject_public_key_info == used.subject_public_key_info
             })
-            .map(|(_, der)| *der)
+            .and_then(|i| anchor_certs.get(i).copied())
             .ok_or_else(|| "x509: certificate signed by unknown authority".to_owned())?;
         if !valid_at(root, time) {
             return Err("x509: certificate has expired or is not yet valid".to_owned());

@@ -53,8 +53,9 @@ impl Verifier {
     }
 }
 
-/// The trust material of one requirement, loaded for one signature.
-enum TrustRoot {
+/// The trust material of one requirement, loaded for one signature, with
+/// the part of the requirement that says what to check it against.
+enum TrustRoot<'r> {
     PublicKeys {
         keys: Vec<PublicKey>,
         rekor: Option<Vec<PublicKey>>,
@@ -62,10 +63,12 @@ enum TrustRoot {
     Fulcio {
         ca: Vec<Vec<u8>>,
         rekor: Vec<PublicKey>,
+        fulcio: &'r Fulcio,
     },
     Pki {
         roots: Vec<Vec<u8>>,
         intermediates: Vec<Vec<u8>>,
+        pki: &'r Pki,
     },
 }
 
@@ -79,59 +82,26 @@ impl SigstoreVerifier for Verifier {
         let trust = load_trust_root(requirement, files)?;
         let signature_base64 = annotation(signature, SIGNATURE_ANNOTATION)?;
         let payload = &signature.payload;
-        let keys = match (&trust, &requirement.trust) {
-            (TrustRoot::PublicKeys { keys, rekor: None }, _) => keys.clone(),
-            (
-                TrustRoot::PublicKeys {
-                    keys,
-                    rekor: Some(rekor_keys),
-                },
-                _,
-            ) => {
-                let set = annotation(signature, BUNDLE_ANNOTATION)?;
-                let mut failures = Vec::new();
-                let mut logged = None;
-                for key in keys {
-                    match rekor::verify_set(
-                        rekor_keys,
-                        set,
-                        key.to_pem().as_bytes(),
-                        signature_base64,
-                        payload,
-                    ) {
-                        Ok(_) => {
-                            logged = Some(key.clone());
-                            break;
-                        }
-                        Err(e) => failures.push(e),
-                    }
-                }
-                match logged {
-                    Some(key) => vec![key],
-                    None => {
-                        return Err(SignatureRejection::invalid(format!(
-                            "No public key verified against the RekorSET: {}",
-                            failures.join(", ")
-                        )));
-                    }
-                }
-            }
-            (TrustRoot::Fulcio { ca, rekor }, SigstoreTrust::Fulcio(fulcio)) => {
+        let keys = match trust {
+            TrustRoot::PublicKeys { keys, rekor: None } => keys,
+            TrustRoot::PublicKeys {
+                keys,
+                rekor: Some(rekor_keys),
+            } => vec![logged_key(keys, &rekor_keys, signature, signature_base64)?],
+            TrustRoot::Fulcio { ca, rekor, fulcio } => {
                 vec![verify_keyless(
-                    ca,
-                    rekor,
+                    &ca,
+                    &rekor,
                     fulcio,
                     signature,
                     signature_base64,
                 )?]
             }
-            (
-                TrustRoot::Pki {
-                    roots,
-                    intermediates,
-                },
-                SigstoreTrust::Pki(pki),
-            ) => {
+            TrustRoot::Pki {
+                roots,
+                intermediates,
+                pki,
+            } => {
                 let certificate = annotation(signature, CERTIFICATE_ANNOTATION)?;
                 let chain = signature.annotations.get(CHAIN_ANNOTATION);
                 let identity = PkiIdentity {
@@ -139,8 +109,8 @@ impl SigstoreVerifier for Verifier {
                     subject_hostname: pki.subject_hostname.as_deref(),
                 };
                 let key = certificate::verify_pki(
-                    roots,
-                    intermediates,
+                    &roots,
+                    &intermediates,
                     &identity,
                     self.now(),
                     certificate.as_bytes(),
@@ -149,14 +119,37 @@ impl SigstoreVerifier for Verifier {
                 .map_err(SignatureRejection::invalid)?;
                 vec![key]
             }
-            _ => {
-                return Err(SignatureRejection::other(
-                    "Internal inconsistency: trust root does not match the requirement",
-                ));
-            }
         };
         verify_payload(&keys, payload, signature_base64)
     }
+}
+
+/// Keys with Rekor keys: the first configured key whose SET verifies and
+/// names it is the only key the payload may be signed with.
+fn logged_key(
+    keys: Vec<PublicKey>,
+    rekor_keys: &[PublicKey],
+    signature: &SigstoreSignature,
+    signature_base64: &str,
+) -> Result<PublicKey, SignatureRejection> {
+    let set = annotation(signature, BUNDLE_ANNOTATION)?;
+    let mut failures = Vec::new();
+    for key in keys {
+        match rekor::verify_set(
+            rekor_keys,
+            set,
+            key.to_pem().as_bytes(),
+            signature_base64,
+            &signature.payload,
+        ) {
+            Ok(_) => return Ok(key),
+            Err(e) => failures.push(e),
+        }
+    }
+    Err(SignatureRejection::invalid(format!(
+        "No public key verified against the RekorSET: {}",
+        failures.join(", ")
+    )))
 }
 
 /// Fulcio: the SET binds certificate, signature and payload and gives the
@@ -233,10 +226,10 @@ fn annotation<'s>(
         .ok_or_else(|| SignatureRejection::other(format!("missing {key} annotation")))
 }
 
-fn load_trust_root(
-    requirement: &SigstoreSigned,
+fn load_trust_root<'r>(
+    requirement: &'r SigstoreSigned,
     files: &dyn TrustFiles,
-) -> Result<TrustRoot, SignatureRejection> {
+) -> Result<TrustRoot<'r>, SignatureRejection> {
     let rekor = requirement
         .rekor_public_keys
         .as_ref()
@@ -244,15 +237,7 @@ fn load_trust_root(
         .transpose()?;
     match &requirement.trust {
         SigstoreTrust::PublicKeys(set) => {
-            let keys = load_key_set(set, files)?
-                .iter()
-                .enumerate()
-                .map(|(i, bytes)| {
-                    PublicKey::from_pem(bytes).map_err(|e| {
-                        SignatureRejection::other(format!("parsing public key {}: {e}", i + 1))
-                    })
-                })
-                .collect::<Result<Vec<_>, _>>()?;
+            let keys = load_keys(set, files, "public key", |_, _| Ok(()))?;
             Ok(TrustRoot::PublicKeys { keys, rekor })
         }
         SigstoreTrust::Fulcio(fulcio) => {
@@ -267,20 +252,16 @@ fn load_trust_root(
                     "Internal inconsistency: Fulcio CA specified without a Rekor public key",
                 )
             })?;
-            Ok(TrustRoot::Fulcio { ca, rekor })
+            Ok(TrustRoot::Fulcio { ca, rekor, fulcio })
         }
-        SigstoreTrust::Pki(Pki {
-            ca_roots,
-            ca_intermediates,
-            ..
-        }) => {
-            let roots = certificate::lenient_pool(&load_file_or_data(ca_roots, files)?);
+        SigstoreTrust::Pki(pki) => {
+            let roots = certificate::lenient_pool(&load_file_or_data(&pki.ca_roots, files)?);
             if roots.is_empty() {
                 return Err(SignatureRejection::other(
                     "error loading PKI CA Roots certificates",
                 ));
             }
-            let intermediates = match ca_intermediates {
+            let intermediates = match &pki.ca_intermediates {
                 Some(source) => certificate::strict_list(&load_file_or_data(source, files)?)
                     .map_err(|e| {
                         SignatureRejection::other(format!(
@@ -292,28 +273,45 @@ fn load_trust_root(
             Ok(TrustRoot::Pki {
                 roots,
                 intermediates,
+                pki,
             })
         }
     }
 }
 
+/// Rekor keys: parsed like public keys, and each must be ECDSA, checked
+/// key by key in order as containers/image does.
 fn load_rekor_keys(
     set: &KeySet,
     files: &dyn TrustFiles,
 ) -> Result<Vec<PublicKey>, SignatureRejection> {
+    load_keys(set, files, "Rekor public key", |i, key| {
+        if key.algorithm().is_ecdsa() {
+            Ok(())
+        } else {
+            Err(SignatureRejection::other(format!(
+                "Rekor public key {i} is not using ECDSA"
+            )))
+        }
+    })
+}
+
+/// Every key of `set`, each parsed and then `check`ed in order; the first
+/// failure fails the requirement, naming the key by its 1-based position as
+/// containers/image does.
+fn load_keys(
+    set: &KeySet,
+    files: &dyn TrustFiles,
+    what: &str,
+    check: impl Fn(usize, &PublicKey) -> Result<(), SignatureRejection>,
+) -> Result<Vec<PublicKey>, SignatureRejection> {
     load_key_set(set, files)?
         .iter()
-        .enumerate()
-        .map(|(i, bytes)| {
-            let key = PublicKey::from_pem(bytes).map_err(|e| {
-                SignatureRejection::other(format!("parsing Rekor public key {}: {e}", i + 1))
-            })?;
-            if !key.algorithm().is_ecdsa() {
-                return Err(SignatureRejection::other(format!(
-                    "Rekor public key {} is not using ECDSA",
-                    i + 1
-                )));
-            }
+        .zip(1..)
+        .map(|(bytes, i)| {
+            let key = PublicKey::from_pem(bytes)
+                .map_err(|e| SignatureRejection::other(format!("parsing {what} {i}: {e}")))?;
+            check(i, &key)?;
             Ok(key)
         })
         .collect()
