@@ -74,3 +74,21 @@ payload = json.dumps(json.loads(read("rekor-set"))["Payload"]).encode()
 parts = [payload, read("fulcio-cert"), read("rekor-sig"), read("rekor-payload"), read("rekor-set")]
 open(out, "wb").write(b"\0".join(parts))
 PY
+
+# simple_signing: a u16 length, a keyring, a signature blob. Every GPG
+# fixture signature with the four-key binary keyring, and the armoured
+# key with the valid image signature.
+mkdir -p "$corpus/simple_signing"
+python3 - "$sig" "$corpus/simple_signing" <<'PY'
+import os, struct, sys
+d, out = sys.argv[1], sys.argv[2]
+read = lambda n: open(os.path.join(d, n), "rb").read()
+blobs = ["dir-img-valid/signature-1", "subkey.signature", "subkey-revoked.signature",
+         "expired.signature", "corrupt.signature", "unknown-key.signature",
+         "unsigned-literal.signature", "unsigned-encrypted.signature", "invalid-blob.signature-v3"]
+for ring in ["pubring.gpg", "public-key.gpg"]:
+    key = read(ring)
+    for blob in blobs:
+        name = f"{ring}-{blob.replace('/', '-')}"
+        open(os.path.join(out, name), "wb").write(struct.pack(">H", len(key)) + key + read(blob))
+PY

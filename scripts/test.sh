@@ -12,7 +12,7 @@ command -v curl >/dev/null || packages+=(curl ca-certificates)
 # The test harness (crates/testutil): a real registry on 127.0.0.1, GPG for
 # simple signing, bookworm's skopeo 1.9.3 (GPG; sigstore is disabled in it).
 [ -x /usr/bin/docker-registry ] || packages+=(docker-registry)
-command -v gpg >/dev/null || packages+=(gnupg)
+{ command -v gpg && command -v gpg-agent && command -v gpgconf; } >/dev/null || packages+=(gnupg)
 [ -x /usr/bin/skopeo ] || packages+=(skopeo)
 command -v python3 >/dev/null || packages+=(python3)
 if [ ${#packages[@]} -gt 0 ]; then

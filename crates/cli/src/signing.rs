@@ -10,10 +10,13 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use criguard_policy::SigstoreSignature;
+use criguard_policy::payload::ATOMIC_SIGNATURE_TYPE;
 use criguard_policy::payload::COSIGN_SIGNATURE_MIME_TYPE;
 use criguard_reference::{Digest, Reference};
+use criguard_registries::MAX_LOOKASIDE_SIGNATURES;
 use criguard_registry::Platform;
 use criguard_sigstore::{SIGNATURE_ANNOTATION, SigningKey};
+use criguard_simple_signing::{MAX_KEYRING_SIZE, SigningKey as GpgSigningKey};
 
 use crate::policy_cmd;
 use crate::registry_args::{RegistryArgs, runtime};
@@ -36,13 +39,24 @@ pub(crate) struct KeygenArgs {
 }
 
 #[derive(Args, Debug)]
+#[command(group(clap::ArgGroup::new("signing-key").required(true).args(["key", "gpg_key"])))]
 pub(crate) struct SignArgs {
     /// `docker://REF` or a bare REF.
     image: String,
-    /// The cosign private key (ENCRYPTED SIGSTORE PRIVATE KEY).
+    /// The cosign private key (ENCRYPTED SIGSTORE PRIVATE KEY): the
+    /// signature is attached in the registry.
     #[arg(long, value_name = "FILE")]
-    key: PathBuf,
-    /// File holding the key's password (else $COSIGN_PASSWORD).
+    key: Option<PathBuf>,
+    /// A GPG secret key (`gpg --export-secret-keys`, binary or armoured):
+    /// a simple-signing signature is written to --lookaside-dir.
+    #[arg(long, value_name = "FILE", requires = "lookaside_dir")]
+    gpg_key: Option<PathBuf>,
+    /// The file lookaside store GPG signatures are written to (what
+    /// registries.d's `lookaside` then serves, e.g. file:///DIR).
+    #[arg(long, value_name = "DIR", requires = "gpg_key")]
+    lookaside_dir: Option<PathBuf>,
+    /// File holding the key's password (else $COSIGN_PASSWORD). A GPG key
+    /// without a passphrase needs neither.
     #[arg(long, value_name = "FILE")]
     password_file: Option<PathBuf>,
     /// Also sign this platform's manifest when the reference names an
@@ -127,10 +141,16 @@ pub(crate) fn sign(args: &SignArgs) -> Result<ExitCode> {
         Some(p) => p.parse::<Platform>().map_err(anyhow::Error::msg)?,
         None => Platform::host(),
     };
+    if let (Some(gpg_key), Some(lookaside_dir)) = (&args.gpg_key, &args.lookaside_dir) {
+        return sign_gpg(args, &reference, &platform, gpg_key, lookaside_dir);
+    }
+    let Some(key_path) = &args.key else {
+        bail!("pass --key (cosign) or --gpg-key (GPG simple signing)");
+    };
     let key_pem =
-        std::fs::read(&args.key).with_context(|| format!("reading {}", args.key.display()))?;
+        std::fs::read(key_path).with_context(|| format!("reading {}", key_path.display()))?;
     let key = SigningKey::from_encrypted_pem(&key_pem, &password(args.password_file.as_deref())?)
-        .with_context(|| format!("reading {}", args.key.display()))?;
+        .with_context(|| format!("reading {}", key_path.display()))?;
     let registry = args.registry.registry()?;
     runtime()?.block_on(async {
         let resolved = registry.resolve(&reference, &platform).await?;
@@ -158,4 +178,102 @@ pub(crate) fn sign(args: &SignArgs) -> Result<ExitCode> {
         Ok::<_, anyhow::Error>(())
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// A GPG simple-signing signature for the image as named (tag or digest
+/// included, as `skopeo copy --sign-by` signs its destination), written to
+/// the next free `signature-N` of a file lookaside store. For an index, the
+/// platform's manifest is signed too: CRI-O checks the manifest it pulls.
+fn sign_gpg(
+    args: &SignArgs,
+    reference: &Reference,
+    platform: &Platform,
+    key_path: &Path,
+    lookaside_dir: &Path,
+) -> Result<ExitCode> {
+    let key_bytes = crate::policy_cmd::read_limited(key_path, MAX_KEYRING_SIZE)?;
+    let key = GpgSigningKey::from_bytes(&key_bytes)
+        .with_context(|| format!("reading {}", key_path.display()))?;
+    let passphrase = match &args.password_file {
+        Some(_) => String::from_utf8(password(args.password_file.as_deref())?)
+            .context("the passphrase is not UTF-8")?,
+        None => std::env::var(PASSWORD_VARIABLE).unwrap_or_default(),
+    };
+    let registry = args.registry.registry()?;
+    let resolved = runtime()?.block_on(registry.resolve(reference, platform))?;
+    let mut digests: Vec<Digest> = resolved.index_digest.iter().cloned().collect();
+    digests.push(resolved.manifest_digest.clone());
+    let identity = resolved.reference.to_string();
+    for digest in digests {
+        let payload = atomic_payload(&identity, &digest);
+        let signature = key.sign(&payload, &passphrase)?;
+        let path = write_lookaside_signature(lookaside_dir, reference, &digest, &signature)?;
+        println!(
+            "signed {identity} ({digest}) with GPG key {}: {}",
+            key.fingerprint(),
+            path.display()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// containers/image's simple-signing payload, as `skopeo copy --sign-by`
+/// writes it.
+fn atomic_payload(identity: &str, digest: &Digest) -> Vec<u8> {
+    let timestamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    serde_json::json!({
+        "critical": {
+            "identity": {"docker-reference": identity},
+            "image": {"docker-manifest-digest": digest.as_str()},
+            "type": ATOMIC_SIGNATURE_TYPE,
+        },
+        "optional": {
+            "creator": concat!("criguard ", env!("CARGO_PKG_VERSION")),
+            "timestamp": timestamp,
+        },
+    })
+    .to_string()
+    .into_bytes()
+}
+
+/// `DIR/<repository path>@<algorithm>=<hex>/signature-<N>` with the first
+/// free N, the layout containers/image reads. Created exclusively, so two
+/// signers never overwrite each other's file.
+fn write_lookaside_signature(
+    dir: &Path,
+    reference: &Reference,
+    digest: &Digest,
+    signature: &[u8],
+) -> Result<PathBuf> {
+    let image_dir = dir.join(format!(
+        "{}@{}={}",
+        reference.path(),
+        digest.algorithm(),
+        digest.encoded()
+    ));
+    std::fs::create_dir_all(&image_dir)
+        .with_context(|| format!("creating {}", image_dir.display()))?;
+    for number in 1..=MAX_LOOKASIDE_SIGNATURES {
+        let path = image_dir.join(format!("signature-{number}"));
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path);
+        match file {
+            Ok(mut file) => {
+                file.write_all(signature)
+                    .with_context(|| format!("writing {}", path.display()))?;
+                return Ok(path);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e).with_context(|| format!("creating {}", path.display())),
+        }
+    }
+    bail!(
+        "{} already holds {MAX_LOOKASIDE_SIGNATURES} signatures, the most containers/image reads",
+        image_dir.display()
+    )
 }

@@ -15,7 +15,7 @@ use criguard_policy::{
     Decision, Evaluator, Image, ImageReference, Policy, Signature, SignatureOutcome, TrustFiles,
 };
 use criguard_reference::Digest;
-use criguard_registries::RegistriesD;
+use criguard_registries::{LookasideAccess, RegistriesD};
 use criguard_registry::{MAX_MANIFEST_SIZE, Platform, Registry};
 use serde_json::json;
 
@@ -58,11 +58,6 @@ impl TrustFiles for FsTrustFiles {
     }
 }
 
-/// Said next to a `signedBy` rejection until GPG lookaside stores are read,
-/// so that "no signature exists" is not taken at face value.
-const GPG_NOTE: &str =
-    "criguard does not read GPG lookaside signatures yet, so signedBy requirements always reject";
-
 /// What was looked at, for the report.
 #[derive(Default)]
 struct Inspected {
@@ -71,18 +66,38 @@ struct Inspected {
     platform: Option<String>,
     source: Option<String>,
     signatures: usize,
+    /// The first lookaside signature URL looked at (password redacted).
+    lookaside: Option<String>,
+    /// How many of the signatures came from the lookaside store.
+    lookaside_signatures: usize,
     /// Whether registries.d let us look for sigstore attachments; `None`
     /// where that does not apply (OCI layouts).
     sigstore_attachments: Option<bool>,
 }
 
-/// The most common reason for "no signature exists" with cosign-signed
-/// images: containers/image only looks for attachments where registries.d
-/// turns them on, and so does criguard.
-fn attachments_note(inspected: &Inspected, requirement_type: &str) -> Option<&'static str> {
-    (requirement_type == "sigstoreSigned" && inspected.sigstore_attachments == Some(false)).then_some(
-        "registries.d does not set use-sigstore-attachments for this image, so its sigstore signatures were not looked for",
-    )
+/// Hints for the two usual causes of "no signature exists": sigstore
+/// attachments that registries.d does not turn on (containers/image only
+/// looks for them where it does, and so does criguard), and GPG signatures
+/// that are not where registries.d's `lookaside` says.
+fn notes(inspected: &Inspected, requirement_type: &str) -> Vec<String> {
+    let mut notes = Vec::new();
+    if requirement_type == "sigstoreSigned" && inspected.sigstore_attachments == Some(false) {
+        notes.push(
+            "registries.d does not set use-sigstore-attachments for this image, so its sigstore \
+             signatures were not looked for"
+                .to_owned(),
+        );
+    }
+    if requirement_type == "signedBy"
+        && inspected.lookaside_signatures == 0
+        && let Some(url) = &inspected.lookaside
+    {
+        notes.push(format!(
+            "no GPG signature at {url} (registries.d's lookaside for this image decides \
+             where they are read from)"
+        ));
+    }
+    notes
 }
 
 pub(crate) fn run(args: &VerifyArgs) -> Result<ExitCode> {
@@ -130,6 +145,7 @@ fn decide(
             ));
         }
     };
+    let needs_signatures = policy.requirements_for(image).1.verify_signatures();
     let (digest, signatures) = match image {
         ImageReference::Docker(reference) => {
             let registries_d = RegistriesD::load_dir(&args.registries_d)
@@ -140,6 +156,7 @@ fn decide(
                 &registries_d,
                 reference,
                 platform,
+                needs_signatures,
                 inspected,
             ))?
         }
@@ -170,6 +187,7 @@ async fn fetch(
     registries_d: &RegistriesD,
     reference: &criguard_reference::Reference,
     platform: &Platform,
+    needs_signatures: bool,
     inspected: &mut Inspected,
 ) -> Result<(Digest, Vec<Signature>)> {
     let resolved = registry.resolve(reference, platform).await?;
@@ -179,7 +197,20 @@ async fn fetch(
     if resolved.source != resolved.reference {
         inspected.source = Some(resolved.source.to_string());
     }
-    let mut signatures = Vec::new();
+    if !needs_signatures {
+        return Ok((resolved.manifest_digest, Vec::new()));
+    }
+    // Lookaside signatures first, then attachments, in containers/image's
+    // order (which decides the numbering in the report).
+    let lookaside = registries_d.lookaside_base(&resolved.source, LookasideAccess::Read)?;
+    inspected.lookaside = lookaside
+        .signature_url(&resolved.manifest_digest, 1)
+        .ok()
+        .map(|u| u.to_string());
+    let mut signatures = registry
+        .lookaside_signatures(&lookaside, &resolved.manifest_digest)
+        .await?;
+    inspected.lookaside_signatures = signatures.len();
     let use_attachments = registries_d.use_sigstore_attachments(&resolved.source);
     inspected.sigstore_attachments = Some(use_attachments);
     if use_attachments {
@@ -201,9 +232,10 @@ fn evaluate(
     signatures: &[Signature],
 ) -> Decision {
     let sigstore = criguard_sigstore::Verifier::new();
+    let gpg = criguard_simple_signing::Verifier::new();
     Evaluator {
         files: &FsTrustFiles,
-        simple_signing: None,
+        simple_signing: Some(&gpg),
         sigstore: Some(&sigstore),
     }
     .evaluate(
@@ -319,11 +351,9 @@ fn report(
                             "type": r.requirement_type,
                         });
                         value["signatures"] = json!(r.signatures);
-                        if r.requirement_type == "signedBy" {
-                            value["note"] = json!(GPG_NOTE);
-                        }
-                        if let Some(note) = attachments_note(inspected, r.requirement_type) {
-                            value["note"] = json!(note);
+                        let notes = notes(inspected, r.requirement_type);
+                        if !notes.is_empty() {
+                            value["notes"] = json!(notes);
                         }
                     } else {
                         value["signatures"] = json!(Vec::<SignatureOutcome>::new());
@@ -357,10 +387,7 @@ fn report(
                             r.requirement_index, r.requirement_count, r.requirement_type
                         );
                     }
-                    if r.requirement_type == "signedBy" {
-                        println!("  note:      {GPG_NOTE}");
-                    }
-                    if let Some(note) = attachments_note(inspected, r.requirement_type) {
+                    for note in notes(inspected, r.requirement_type) {
                         println!("  note:      {note}");
                     }
                     for s in &r.signatures {

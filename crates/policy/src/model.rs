@@ -254,6 +254,19 @@ impl Requirements {
         self.items.is_empty()
     }
 
+    /// Whether any requirement checks signatures (`signedBy`,
+    /// `sigstoreSigned`). containers/image only fetches signatures for
+    /// those, so a store that cannot be read must not reject an image whose
+    /// requirements never look at signatures.
+    pub fn verify_signatures(&self) -> bool {
+        self.items.iter().any(|e| {
+            matches!(
+                e.requirement,
+                Requirement::SignedBy(_) | Requirement::SigstoreSigned(_)
+            )
+        })
+    }
+
     /// The requirements in policy.json's own JSON form.
     pub fn to_json(&self) -> serde_json::Value {
         serde_json::Value::Array(self.items.iter().map(|e| e.json.clone()).collect())

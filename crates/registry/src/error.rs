@@ -104,6 +104,13 @@ pub enum Error {
         detail: String,
     },
 
+    /// containers/image's wording for a lookaside read that failed.
+    #[error("reading signature from {url}: {message}")]
+    LookasideRead { url: String, message: String },
+
+    #[error("parsing signature {url}: {message}")]
+    LookasideParse { url: String, message: String },
+
     #[error("{what}: digest mismatch: expected {expected}, got {actual}")]
     DigestMismatch {
         what: String,

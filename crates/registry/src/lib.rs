@@ -20,6 +20,7 @@
 mod auth;
 pub mod digest;
 mod error;
+mod lookaside;
 mod manifest;
 mod platform;
 mod registry;

@@ -77,6 +77,8 @@ pub struct Registry {
     config: RegistryConfig,
     deadline: Duration,
     endpoints: Mutex<HashMap<(String, bool), Arc<Endpoint>>>,
+    /// For http(s) lookaside stores; made on first use.
+    pub(crate) lookaside_http: Mutex<Option<reqwest::Client>>,
 }
 
 /// One place to pull from, as registries.conf says.
@@ -98,6 +100,7 @@ impl Registry {
             config,
             deadline,
             endpoints: Mutex::new(HashMap::new()),
+            lookaside_http: Mutex::new(None),
         })
     }
 
@@ -477,7 +480,7 @@ impl Registry {
         Ok(pushed)
     }
 
-    async fn within_deadline<T>(
+    pub(crate) async fn within_deadline<T>(
         &self,
         operation: String,
         future: impl Future<Output = Result<T, Error>>,

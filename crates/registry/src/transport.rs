@@ -25,7 +25,7 @@ use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, Heade
 use crate::digest::LimitedBody;
 use crate::{Credentials, Error};
 
-const USER_AGENT: &str = concat!("criguard/", env!("CARGO_PKG_VERSION"));
+pub(crate) const USER_AGENT: &str = concat!("criguard/", env!("CARGO_PKG_VERSION"));
 /// Error bodies are read for their message only.
 const MAX_ERROR_BODY: usize = 64 << 10;
 

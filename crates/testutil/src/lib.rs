@@ -1,5 +1,5 @@
 //! Test harnesses shared by the integration tests: a real `docker-registry`
-//! on 127.0.0.1, the peer tools (cosign, skopeo) and small OCI images.
+//! on 127.0.0.1, the peer tools (cosign, skopeo, gpg) and small OCI images.
 //! Everything it starts it stops again, by PID.
 //!
 //! criguard must give containers/image's verdicts and read cosign's
@@ -30,6 +30,7 @@
 
 pub mod config;
 pub mod cosign;
+pub mod gpg;
 pub mod http;
 pub mod image;
 pub mod keyless;
@@ -37,9 +38,11 @@ pub mod peer;
 pub mod process;
 pub mod registry;
 pub mod skopeo;
+pub mod static_http;
 
 pub use config::{insecure_registries_conf, sigstore_key_policy};
 pub use cosign::{cosign_generate_key_pair, cosign_sign, cosign_sign_with, cosign_verify};
+pub use gpg::GpgHome;
 pub use http::HttpResponse;
 pub use image::{
     Blob, ImageBuilder, OciImage, OciIndex, Pushed, PushedIndex, push_image, push_index,
@@ -50,6 +53,8 @@ pub use peer::{PeerTools, hermetic};
 pub use process::{DEFAULT_TIMEOUT, run_ok, run_with_timeout};
 pub use registry::Registry;
 pub use skopeo::{
-    sigstore_registries_d, skopeo_copy_with_policy, skopeo_copy_with_policy_using,
-    skopeo_sign_sigstore,
+    lookaside_registries_d, sigstore_registries_d, skopeo_copy_with_policy,
+    skopeo_copy_with_policy_using, skopeo_sign_gpg, skopeo_sign_gpg_all, skopeo_sign_sigstore,
+    skopeo_standalone_sign,
 };
+pub use static_http::StaticHttpServer;

@@ -5,6 +5,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use crate::gpg::GpgHome;
 use crate::image::INSECURE_POLICY;
 use crate::peer::{PeerTools, hermetic};
 use crate::process::{DEFAULT_TIMEOUT, assert_success, run_with_timeout};
@@ -142,4 +143,129 @@ fn docker_host(reference: &str) -> Option<&str> {
     reference
         .strip_prefix("docker://")
         .and_then(|r| r.split('/').next())
+}
+
+/// Writes `DIR/criguard-lookaside.yaml` telling containers/image to read
+/// and write GPG simple signatures for `host` ("127.0.0.1:PORT") at
+/// `lookaside_url` (`file:///...` or `http://...`), and returns `DIR`, for
+/// `--registries.d`. containers/image 5.23 reads these key names; older
+/// releases called them `sigstore`/`sigstore-staging`.
+pub fn lookaside_registries_d(dir: &Path, host: &str, lookaside_url: &str) -> PathBuf {
+    fs::create_dir_all(dir).expect("creating the registries.d dir");
+    // JSON strings are YAML double-quoted scalars.
+    let quote = |s: &str| serde_json::to_string(s).expect("quoting a string");
+    fs::write(
+        dir.join("criguard-lookaside.yaml"),
+        format!(
+            "docker:\n  {host}:\n    lookaside: {url}\n    lookaside-staging: {url}\n",
+            host = quote(host),
+            url = quote(lookaside_url),
+        ),
+    )
+    .expect("writing registries.d yaml");
+    dir.to_path_buf()
+}
+
+/// Copies `src` to `dest` with bookworm's skopeo 1.9.3 (containers/image
+/// 5.23, gpgme), signing with the key `fingerprint` in `gpg`, and writes
+/// the signature to the lookaside `lookaside_dir`
+/// (`<dir>/<repo>@sha256=<hex>/signature-N`). Plain `REF`s mean
+/// `docker://REF`. Returns the digest of the manifest signed. Signatures
+/// the source already has in that lookaside are kept (so signing in place
+/// again adds `signature-2`).
+pub fn skopeo_sign_gpg(
+    gpg: &GpgHome,
+    fingerprint: &str,
+    src: &str,
+    dest: &str,
+    lookaside_dir: &Path,
+) -> String {
+    skopeo_sign_gpg_copy(gpg, fingerprint, src, dest, lookaside_dir, false)
+}
+
+/// [`skopeo_sign_gpg`] with `--all`, for an index and all its images.
+/// containers/image 5.23 then signs every manifest it writes: the index
+/// and each platform manifest get a `signature-1` of their own digest, all
+/// with the destination reference (tag) as identity. Returns the index
+/// digest.
+pub fn skopeo_sign_gpg_all(
+    gpg: &GpgHome,
+    fingerprint: &str,
+    src: &str,
+    dest: &str,
+    lookaside_dir: &Path,
+) -> String {
+    skopeo_sign_gpg_copy(gpg, fingerprint, src, dest, lookaside_dir, true)
+}
+
+fn skopeo_sign_gpg_copy(
+    gpg: &GpgHome,
+    fingerprint: &str,
+    src: &str,
+    dest: &str,
+    lookaside_dir: &Path,
+    all: bool,
+) -> String {
+    let scratch = tempfile::tempdir().expect("temp dir for skopeo");
+    let policy = scratch.path().join("policy.json");
+    fs::write(&policy, INSECURE_POLICY).expect("writing the signing policy");
+    let dest = with_transport(dest);
+    let host = docker_host(&dest).expect("skopeo_sign_gpg: dest must be a docker reference");
+    fs::create_dir_all(lookaside_dir).expect("creating the lookaside dir");
+    let registries_d = lookaside_registries_d(
+        &scratch.path().join("registries.d"),
+        host,
+        &format!("file://{}", lookaside_dir.display()),
+    );
+    let digest_file = scratch.path().join("digest");
+    let mut cmd = skopeo_command(&PeerTools::get().skopeo_bookworm(), scratch.path());
+    cmd.env("GNUPGHOME", gpg.path())
+        .arg("--policy")
+        .arg(&policy)
+        .arg("--registries.d")
+        .arg(&registries_d)
+        .args([
+            "copy",
+            "--quiet",
+            "--preserve-digests",
+            "--src-tls-verify=false",
+            "--dest-tls-verify=false",
+        ]);
+    if all {
+        cmd.arg("--all");
+    }
+    cmd.args(["--sign-by", fingerprint])
+        .arg("--digestfile")
+        .arg(&digest_file)
+        .arg(with_transport(src))
+        .arg(&dest);
+    let out = run_with_timeout(&mut cmd, DEFAULT_TIMEOUT);
+    assert_success(&cmd, &out);
+    fs::read_to_string(&digest_file)
+        .expect("skopeo wrote no --digestfile")
+        .trim()
+        .to_string()
+}
+
+/// `skopeo standalone-sign MANIFEST REF FPR -o OUT` with skopeo 1.9.3: a
+/// simple signature of the manifest file's digest for `docker_reference`,
+/// made without any registry. Returns the signature bytes.
+pub fn skopeo_standalone_sign(
+    gpg: &GpgHome,
+    manifest: &Path,
+    docker_reference: &str,
+    fingerprint: &str,
+) -> Vec<u8> {
+    let scratch = tempfile::tempdir().expect("temp dir for skopeo");
+    let output = scratch.path().join("signature");
+    let mut cmd = skopeo_command(&PeerTools::get().skopeo_bookworm(), scratch.path());
+    cmd.env("GNUPGHOME", gpg.path())
+        .arg("standalone-sign")
+        .arg(manifest)
+        .args([docker_reference, fingerprint])
+        .arg("--output")
+        .arg(&output);
+    let out = run_with_timeout(&mut cmd, DEFAULT_TIMEOUT);
+    assert_success(&cmd, &out);
+    fs::read(&output).expect("skopeo standalone-sign wrote no signature")
 }

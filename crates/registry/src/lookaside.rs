@@ -1,0 +1,187 @@
+//! Reading simple-signing signatures from a lookaside store: numbered
+//! files next to a configured URL, read from `signature-1` up to the first
+//! one that is missing, as containers/image does.
+//!
+//! Only "missing" ends the list (ENOENT for files, 404 for http); any other
+//! failure is an error, because a store that cannot be read must not look
+//! like an image nobody signed.
+
+use std::io::{ErrorKind, Read};
+use std::path::Path;
+
+use criguard_policy::Signature;
+use criguard_reference::Digest;
+use criguard_registries::{LookasideBase, LookasideLocation, LookasideUrl};
+use reqwest::StatusCode;
+use reqwest::header::CONTENT_LENGTH;
+
+use crate::registry::Registry;
+use crate::transport::{USER_AGENT, classify_transport};
+use crate::{Error, MAX_SIGNATURE_SIZE};
+
+impl Registry {
+    /// The lookaside signatures of the manifest `manifest_digest` under
+    /// `base` (registries.d's `lookaside` for the repository the image is
+    /// pulled from), each parsed as a signature blob. Bounded by the
+    /// per-request time-out and the operation deadline; at most
+    /// [`criguard_registries::MAX_LOOKASIDE_SIGNATURES`] are read.
+    pub async fn lookaside_signatures(
+        &self,
+        base: &LookasideBase,
+        manifest_digest: &Digest,
+    ) -> Result<Vec<Signature>, Error> {
+        self.within_deadline(
+            format!("reading lookaside signatures from {base}"),
+            self.lookaside_signatures_inner(base, manifest_digest),
+        )
+        .await
+    }
+
+    async fn lookaside_signatures_inner(
+        &self,
+        base: &LookasideBase,
+        manifest_digest: &Digest,
+    ) -> Result<Vec<Signature>, Error> {
+        let mut signatures = Vec::new();
+        for number in 1.. {
+            let url = base.signature_url(manifest_digest, number)?;
+            let blob = match url.location()? {
+                LookasideLocation::File(path) => read_file(&url, &path)?,
+                LookasideLocation::Http(address) => self.read_http(&url, &address).await?,
+            };
+            let Some(blob) = blob else { break };
+            let signature = Signature::from_blob(&blob).map_err(|e| Error::LookasideParse {
+                url: url.to_string(),
+                message: e.to_string(),
+            })?;
+            signatures.push(signature);
+        }
+        Ok(signatures)
+    }
+
+    async fn read_http(&self, url: &LookasideUrl, address: &str) -> Result<Option<Vec<u8>>, Error> {
+        let timeout = self.config().timeout;
+        let client = self.lookaside_client()?;
+        let display = url.to_string();
+        let host = reqwest::Url::parse(address)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_owned))
+            .unwrap_or_else(|| display.clone());
+        let request = async {
+            let mut response = client
+                .get(address)
+                .send()
+                .await
+                .map_err(|e| read_error(&display, classify_transport(&host, timeout, &e)))?;
+            match response.status() {
+                StatusCode::OK => {}
+                StatusCode::NOT_FOUND => return Ok(None),
+                status => {
+                    return Err(Error::LookasideRead {
+                        url: display.clone(),
+                        message: format!("status {status}"),
+                    });
+                }
+            }
+            let too_large = |detail: String| Error::TooLarge {
+                what: format!("signature {display}"),
+                limit: MAX_SIGNATURE_SIZE,
+                detail,
+            };
+            let announced = response
+                .headers()
+                .get(CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+            if announced.is_some_and(|len| len > MAX_SIGNATURE_SIZE as u64) {
+                return Err(too_large(format!(
+                    "Content-Length is {}",
+                    announced.unwrap_or_default()
+                )));
+            }
+            let mut body = Vec::new();
+            while let Some(chunk) = response
+                .chunk()
+                .await
+                .map_err(|e| read_error(&display, classify_transport(&host, timeout, &e)))?
+            {
+                if body.len() + chunk.len() > MAX_SIGNATURE_SIZE {
+                    return Err(too_large(format!(
+                        "more than {MAX_SIGNATURE_SIZE} bytes received"
+                    )));
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok(Some(body))
+        };
+        tokio::time::timeout(timeout, request)
+            .await
+            .unwrap_or_else(|_| {
+                Err(read_error(
+                    &display,
+                    Error::TimedOut {
+                        host: host.clone(),
+                        timeout,
+                    },
+                ))
+            })
+    }
+
+    /// One client for every lookaside server: TLS is always verified
+    /// (registries.conf's `insecure` is about registries, not lookaside
+    /// stores, in containers/image too), and credentials in the URL are
+    /// sent as basic authentication, as Go's HTTP client does.
+    fn lookaside_client(&self) -> Result<reqwest::Client, Error> {
+        let mut slot = self
+            .lookaside_http
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(client) = slot.as_ref() {
+            return Ok(client.clone());
+        }
+        let timeout = self.config().timeout;
+        let client = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout)
+            .user_agent(USER_AGENT)
+            .build()
+            .map_err(|e| Error::ClientSetup {
+                host: "lookaside signature stores".to_owned(),
+                message: e.to_string(),
+            })?;
+        *slot = Some(client.clone());
+        Ok(client)
+    }
+}
+
+fn read_error(url: &str, cause: Error) -> Error {
+    Error::LookasideRead {
+        url: url.to_owned(),
+        message: cause.to_string(),
+    }
+}
+
+/// A signature file, `None` when it does not exist. Read with the limit
+/// applied to what is read, not to what the file claims.
+fn read_file(url: &LookasideUrl, path: &Path) -> Result<Option<Vec<u8>>, Error> {
+    let error = |message: String| Error::LookasideRead {
+        url: url.to_string(),
+        message,
+    };
+    let file = match std::fs::File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(error(format!("{}: {e}", path.display()))),
+    };
+    let mut body = Vec::new();
+    file.take(MAX_SIGNATURE_SIZE as u64 + 1)
+        .read_to_end(&mut body)
+        .map_err(|e| error(format!("{}: {e}", path.display())))?;
+    if body.len() > MAX_SIGNATURE_SIZE {
+        return Err(Error::TooLarge {
+            what: format!("signature {url}"),
+            limit: MAX_SIGNATURE_SIZE,
+            detail: String::new(),
+        });
+    }
+    Ok(Some(body))
+}
