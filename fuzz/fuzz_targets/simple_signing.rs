@@ -21,7 +21,7 @@ fuzz_target!(|data: &[u8]| {
     };
     let split = usize::from(u16::from_be_bytes(*length)).min(rest.len());
     let (keyring, blob) = rest.split_at(split);
-    let keyring = Keyring::import(&[keyring.to_vec()], NOW);
+    let keyring = Keyring::import(&[keyring.to_vec()]);
     let _ = keyring.identities();
     if let Ok(verified) = verify_message(&keyring, blob, NOW) {
         // Only a key in the keyring can have signed it.

@@ -13,7 +13,7 @@ use criguard_policy::SigstoreSignature;
 use criguard_policy::payload::ATOMIC_SIGNATURE_TYPE;
 use criguard_policy::payload::COSIGN_SIGNATURE_MIME_TYPE;
 use criguard_reference::{Digest, Reference};
-use criguard_registries::MAX_LOOKASIDE_SIGNATURES;
+use criguard_registries::{MAX_LOOKASIDE_SIGNATURES, signature_path};
 use criguard_registry::Platform;
 use criguard_sigstore::{SIGNATURE_ANNOTATION, SigningKey};
 use criguard_simple_signing::{MAX_KEYRING_SIZE, SigningKey as GpgSigningKey};
@@ -241,23 +241,21 @@ fn atomic_payload(identity: &str, digest: &Digest) -> Vec<u8> {
 
 /// `DIR/<repository path>@<algorithm>=<hex>/signature-<N>` with the first
 /// free N, the layout containers/image reads. Created exclusively, so two
-/// signers never overwrite each other's file.
+/// signers never overwrite each other's file. A reader gives up on a store
+/// holding [`MAX_LOOKASIDE_SIGNATURES`], so one fewer is the most written.
 fn write_lookaside_signature(
     dir: &Path,
     reference: &Reference,
     digest: &Digest,
     signature: &[u8],
 ) -> Result<PathBuf> {
-    let image_dir = dir.join(format!(
-        "{}@{}={}",
-        reference.path(),
-        digest.algorithm(),
-        digest.encoded()
-    ));
-    std::fs::create_dir_all(&image_dir)
-        .with_context(|| format!("creating {}", image_dir.display()))?;
-    for number in 1..=MAX_LOOKASIDE_SIGNATURES {
-        let path = image_dir.join(format!("signature-{number}"));
+    for number in 1..MAX_LOOKASIDE_SIGNATURES {
+        let path = dir.join(signature_path(reference.path(), digest, number)?);
+        if number == 1 {
+            let image_dir = path.parent().unwrap_or(dir);
+            std::fs::create_dir_all(image_dir)
+                .with_context(|| format!("creating {}", image_dir.display()))?;
+        }
         let file = std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -273,7 +271,9 @@ fn write_lookaside_signature(
         }
     }
     bail!(
-        "{} already holds {MAX_LOOKASIDE_SIGNATURES} signatures, the most containers/image reads",
-        image_dir.display()
+        "the lookaside store {} already holds {} signatures for {digest}; containers/image \
+         refuses to read {MAX_LOOKASIDE_SIGNATURES}",
+        dir.display(),
+        MAX_LOOKASIDE_SIGNATURES - 1
     )
 }

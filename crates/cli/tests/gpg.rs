@@ -13,12 +13,15 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use criguard_reference::{Digest, Reference};
+use criguard_registries::signature_path;
 use criguard_testutil::skopeo::{
     lookaside_registries_d, skopeo_command, skopeo_sign_gpg, skopeo_standalone_sign,
 };
 use criguard_testutil::{
     GpgHome, PeerTools, Registry, StaticHttpServer, cosign_generate_key_pair, cosign_sign,
-    push_test_image, push_test_multiarch, run_ok, run_with_timeout, skopeo_copy_with_policy_using,
+    insecure_registries_conf, push_test_image, push_test_multiarch, run_ok, run_with_timeout,
+    skopeo_copy_with_policy_using,
 };
 use serde_json::json;
 
@@ -44,15 +47,8 @@ impl Env {
             &registry.host(),
             &format!("file://{}", lookaside.display()),
         );
-        let registries_conf = dir.path().join("registries.conf");
-        std::fs::write(
-            &registries_conf,
-            format!(
-                "[[registry]]\nlocation = \"{}\"\ninsecure = true\n",
-                registry.host()
-            ),
-        )
-        .unwrap();
+        let registries_conf =
+            insecure_registries_conf(&dir.path().join("registries.conf"), &registry.host());
         std::fs::write(dir.path().join("no-auth.json"), "{}").unwrap();
         Env {
             registry,
@@ -177,18 +173,20 @@ impl Env {
         report
     }
 
+    /// Where signature `number` of `image` (`HOST/REPO:TAG`) at `digest`
+    /// lives in the file lookaside store (skopeo writes it there).
     fn lookaside_file(&self, image: &str, digest: &str, number: usize) -> PathBuf {
-        let repo = image
-            .split_once('/')
-            .map(|(_, rest)| rest)
-            .unwrap()
-            .split([':', '@'])
-            .next()
-            .unwrap();
-        let (algorithm, hex) = digest.split_once(':').unwrap();
+        let reference = Reference::parse_normalized(image).unwrap();
+        let digest = Digest::parse(digest).unwrap();
         self.lookaside
-            .join(format!("{repo}@{algorithm}={hex}"))
-            .join(format!("signature-{number}"))
+            .join(signature_path(reference.path(), &digest, number).unwrap())
+    }
+
+    /// Stores `signature` as signature 1 of `image` at `digest`.
+    fn put_signature(&self, image: &str, digest: &str, signature: &[u8]) {
+        let file = self.lookaside_file(image, digest, 1);
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        std::fs::write(&file, signature).unwrap();
     }
 }
 
@@ -237,33 +235,22 @@ fn valid_wrong_key_keyring_of_three_and_unsigned() {
     let three = env.keyring("three.gpg", &[&other, &third, &signer], false);
     let by_digest = format!("{}@{digest}", image.rsplit_once(':').unwrap().0);
 
-    let report = env.check(
-        &env.signed_by("right", &right, default_identity()),
-        &image,
-        true,
-    );
-    assert!(report.starts_with("allowed"), "{report}");
-    env.check(
-        &env.signed_by("armored", &armored, default_identity()),
-        &image,
-        true,
-    );
-    env.check(
-        &env.signed_by("by-digest", &right, default_identity()),
-        &by_digest,
-        true,
-    );
-    let report = env.check(
-        &env.signed_by("wrong", &wrong, default_identity()),
-        &image,
-        false,
-    );
-    assert!(report.contains("Invalid GPG signature"), "{report}");
-    env.check(
-        &env.signed_by("three", &three, default_identity()),
-        &image,
-        true,
-    );
+    // (policy name, keyring, image, allowed, what criguard's report says)
+    let cases = [
+        ("right", &right, &image, true, "allowed: "),
+        ("armored", &armored, &image, true, "allowed: "),
+        ("by-digest", &right, &by_digest, true, "allowed: "),
+        ("wrong", &wrong, &image, false, "Invalid GPG signature"),
+        ("three", &three, &image, true, "allowed: "),
+    ];
+    for (name, keyring, image, allowed, says) in cases {
+        let report = env.check(
+            &env.signed_by(name, keyring, default_identity()),
+            image,
+            allowed,
+        );
+        assert!(report.contains(says), "{name}: {report}");
+    }
 
     // keyPaths and keyData name the same keys.
     let key_paths = env.policy(
@@ -365,22 +352,10 @@ fn subkeys_expired_and_revoked_keys() {
     let expired = env.gpg.generate_expired_key("expired <exp@example.com>");
     let image = push_test_image(&env.registry, "gpg/expired", "v1", "expired");
     let payload = atomic_payload(&image.by_tag(), &image.digest);
-    let input = env.path("expired-payload");
-    std::fs::write(&input, payload).unwrap();
-    let signature = env.path("expired-signature");
-    run_ok(
-        env.gpg
-            .gpg()
-            .arg("--faked-system-time")
-            .arg(format!("{}", now() - 9 * 86_400 - 3_600))
-            .args(["--local-user", &expired, "--output"])
-            .arg(&signature)
-            .arg("--sign")
-            .arg(&input),
-    );
-    let file = env.lookaside_file(&image.by_tag(), &image.digest, 1);
-    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
-    std::fs::copy(&signature, &file).unwrap();
+    let signature = env
+        .gpg
+        .sign_at(&expired, &payload, GpgHome::expired_key_valid_at(), None);
+    env.put_signature(&image.by_tag(), &image.digest, &signature);
     let expired_ring = env.keyring("expired.gpg", &[&expired], false);
     let report = env.check(
         &env.signed_by("expired", &expired_ring, default_identity()),
@@ -406,9 +381,8 @@ fn transplanted_corrupt_and_unconfigured_signatures() {
         let image = push_test_image(&env.registry, "signed/gpg/one", "v2", "another image");
         (image.by_tag(), image.digest)
     };
-    let target = env.lookaside_file(&victim, &victim_digest, 1);
-    std::fs::create_dir_all(target.parent().unwrap()).unwrap();
-    std::fs::copy(env.lookaside_file(&signed, &signed_digest, 1), &target).unwrap();
+    let transplanted = std::fs::read(env.lookaside_file(&signed, &signed_digest, 1)).unwrap();
+    env.put_signature(&victim, &victim_digest, &transplanted);
     let report = env.check(&policy, &victim, false);
     assert!(
         report.contains(&format!(
@@ -579,9 +553,7 @@ fn multi_arch_signed_per_platform_or_only_on_the_index() {
     )
     .unwrap();
     let signature = skopeo_standalone_sign(&env.gpg, &manifest, &index_only.by_tag(), &signer);
-    let file = env.lookaside_file(&index_only.by_tag(), &index_only.digest, 1);
-    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
-    std::fs::write(&file, signature).unwrap();
+    env.put_signature(&index_only.by_tag(), &index_only.digest, &signature);
     let report = env.check(&policy, &index_only.by_tag(), false);
     assert!(report.contains("no signature exists"), "{report}");
 }

@@ -11,9 +11,9 @@ use std::process::{Command, Output};
 use std::time::Duration;
 
 use criguard_testutil::{
-    Registry, cosign_generate_key_pair, cosign_sign, cosign_verify, push_test_image,
-    push_test_multiarch, run_with_timeout, sigstore_registries_d, skopeo_copy_with_policy,
-    skopeo_sign_sigstore,
+    Registry, cosign_generate_key_pair, cosign_sign, cosign_verify, insecure_registries_conf,
+    push_test_image, push_test_multiarch, run_with_timeout, sigstore_registries_d,
+    skopeo_copy_with_policy, skopeo_sign_sigstore,
 };
 use serde_json::json;
 
@@ -35,15 +35,8 @@ impl Env {
         let dir = tempfile::tempdir().unwrap();
         let registries_d =
             sigstore_registries_d(&dir.path().join("registries.d"), &registry.host());
-        let registries_conf = dir.path().join("registries.conf");
-        std::fs::write(
-            &registries_conf,
-            format!(
-                "[[registry]]\nlocation = \"{}\"\ninsecure = true\n",
-                registry.host()
-            ),
-        )
-        .unwrap();
+        let registries_conf =
+            insecure_registries_conf(&dir.path().join("registries.conf"), &registry.host());
         let keys = dir.path().join("keys");
         std::fs::create_dir(&keys).unwrap();
         let (cosign_key, cosign_pub) = cosign_generate_key_pair(&keys, PASSWORD);

@@ -8,9 +8,10 @@
 //! here, for both signature formats. Any error while deciding is a
 //! rejection.
 
-use std::collections::BTreeMap;
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use criguard_reference::Digest;
 use serde::Serialize;
@@ -92,9 +93,40 @@ impl SignatureRejection {
 
 /// Reads the key, certificate and keyring files a policy names. Files are
 /// read when a signature is checked, as containers/image does, so a policy
-/// naming a missing file still loads and only its images are rejected.
+/// naming a missing file still loads and only its images are rejected;
+/// within one evaluation each file is read once.
 pub trait TrustFiles {
     fn read(&self, path: &Path) -> Result<Vec<u8>, String>;
+}
+
+/// Reads each file once per evaluation. containers/image reads a
+/// requirement's key files again for every signature; the bytes (or the
+/// error) are the same, so the verdict and every message are too.
+struct ReadOnce<'f> {
+    files: &'f dyn TrustFiles,
+    read: RefCell<HashMap<PathBuf, Result<Vec<u8>, String>>>,
+}
+
+impl<'f> ReadOnce<'f> {
+    fn new(files: &'f dyn TrustFiles) -> Self {
+        Self {
+            files,
+            read: RefCell::new(HashMap::new()),
+        }
+    }
+}
+
+impl TrustFiles for ReadOnce<'_> {
+    fn read(&self, path: &Path) -> Result<Vec<u8>, String> {
+        if let Some(result) = self.read.borrow().get(path) {
+            return result.clone();
+        }
+        let result = self.files.read(path);
+        self.read
+            .borrow_mut()
+            .insert(path.to_path_buf(), result.clone());
+        result
+    }
 }
 
 /// Verifies GPG simple-signing blobs.
@@ -206,6 +238,15 @@ impl Evaluator<'_> {
     /// Decides whether `image` may run under `policy`. Requirements are
     /// checked in order and all must hold; the first failure is the verdict.
     pub fn evaluate(&self, policy: &Policy, image: &Image<'_>) -> Decision {
+        let files = ReadOnce::new(self.files);
+        Evaluator {
+            files: &files,
+            ..*self
+        }
+        .evaluate_with_files(policy, image)
+    }
+
+    fn evaluate_with_files(&self, policy: &Policy, image: &Image<'_>) -> Decision {
         let (scope, requirements) = policy.requirements_for(image.reference);
         let count = requirements.len();
         if count == 0 {

@@ -20,7 +20,9 @@ mod registries_conf;
 mod registries_d;
 
 pub use error::Error;
-pub use lookaside::{LookasideBase, LookasideLocation, LookasideUrl, MAX_LOOKASIDE_SIGNATURES};
+pub use lookaside::{
+    LookasideBase, LookasideLocation, LookasideUrl, MAX_LOOKASIDE_SIGNATURES, signature_path,
+};
 pub use registries_conf::{Mirror, PullFromMirror, PullSource, RegistriesConf, Registry};
 pub use registries_d::{DEFAULT_LOOKASIDE, LookasideAccess, RegistriesD, ScopeSettings};
 

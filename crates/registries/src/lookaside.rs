@@ -11,6 +11,8 @@ use crate::go_url::GoUrl;
 
 /// At most this many lookaside signatures are read for one image; a server
 /// that keeps answering is broken or hostile (containers/image's limit).
+/// Having read this many without finding the end is already an error, so a
+/// store holds at most one fewer.
 pub const MAX_LOOKASIDE_SIGNATURES: usize = 128;
 
 /// The lookaside directory of one repository: the configured (or built-in)
@@ -41,20 +43,39 @@ impl LookasideBase {
         manifest_digest: &Digest,
         number: usize,
     ) -> Result<LookasideUrl, Error> {
-        if number == 0 {
-            return Err(Error::SignatureNumberZero);
-        }
-        if number > MAX_LOOKASIDE_SIGNATURES {
-            return Err(Error::TooManyLookasideSignatures);
-        }
         let mut url = self.url.clone();
-        url.append_to_path(&format!(
-            "@{}={}/signature-{number}",
-            manifest_digest.algorithm(),
-            manifest_digest.encoded()
-        ));
+        url.append_to_path(&signature_suffix(manifest_digest, number)?);
         Ok(LookasideUrl { url })
     }
+}
+
+/// Where signature `number` of `manifest_digest` lives in a lookaside
+/// directory, relative to it: `<repository path>@<algorithm>=<hex>/signature-<number>`
+/// (`repository_path` as `Reference::path` gives it, e.g. `library/busybox`).
+/// For writers of file stores; readers use [`LookasideBase::signature_url`].
+pub fn signature_path(
+    repository_path: &str,
+    manifest_digest: &Digest,
+    number: usize,
+) -> Result<String, Error> {
+    Ok(format!(
+        "{repository_path}{}",
+        signature_suffix(manifest_digest, number)?
+    ))
+}
+
+fn signature_suffix(manifest_digest: &Digest, number: usize) -> Result<String, Error> {
+    if number == 0 {
+        return Err(Error::SignatureNumberZero);
+    }
+    if number > MAX_LOOKASIDE_SIGNATURES {
+        return Err(Error::TooManyLookasideSignatures);
+    }
+    Ok(format!(
+        "@{}={}/signature-{number}",
+        manifest_digest.algorithm(),
+        manifest_digest.encoded()
+    ))
 }
 
 /// Printed with any password redacted, as upstream logs and errors do.

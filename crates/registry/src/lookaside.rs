@@ -13,8 +13,8 @@ use criguard_policy::Signature;
 use criguard_reference::Digest;
 use criguard_registries::{LookasideBase, LookasideLocation, LookasideUrl};
 use reqwest::StatusCode;
-use reqwest::header::CONTENT_LENGTH;
 
+use crate::digest::LimitedBody;
 use crate::registry::Registry;
 use crate::transport::{USER_AGENT, classify_transport};
 use crate::{Error, MAX_SIGNATURE_SIZE};
@@ -88,30 +88,20 @@ impl Registry {
                 limit: MAX_SIGNATURE_SIZE,
                 detail,
             };
-            let announced = response
-                .headers()
-                .get(CONTENT_LENGTH)
-                .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-            if announced.is_some_and(|len| len > MAX_SIGNATURE_SIZE as u64) {
-                return Err(too_large(format!(
-                    "Content-Length is {}",
-                    announced.unwrap_or_default()
-                )));
-            }
-            let mut body = Vec::new();
+            let mut body = LimitedBody::new(MAX_SIGNATURE_SIZE, response.content_length())
+                .map_err(|len| too_large(format!("Content-Length is {len}")))?;
             while let Some(chunk) = response
                 .chunk()
                 .await
                 .map_err(|e| read_error(&display, classify_transport(&host, timeout, &e)))?
             {
-                if body.len() + chunk.len() > MAX_SIGNATURE_SIZE {
+                if !body.push(&chunk) {
                     return Err(too_large(format!(
                         "more than {MAX_SIGNATURE_SIZE} bytes received"
                     )));
                 }
-                body.extend_from_slice(&chunk);
             }
-            Ok(Some(body))
+            Ok(Some(body.into_bytes()))
         };
         tokio::time::timeout(timeout, request)
             .await

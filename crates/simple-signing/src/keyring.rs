@@ -44,8 +44,41 @@ pub(crate) struct SigningCandidate {
     /// Uppercase hex fingerprint of its certificate's primary key, which
     /// is the identity containers/image accepts.
     pub(crate) primary_fingerprint: String,
-    /// `Err(why)` when this key must not be trusted for data signatures.
-    pub(crate) usable: Result<(), String>,
+    /// What must hold for this key to make data signatures, in gpg's
+    /// order; judged at verification time, so an imported keyring does not
+    /// go stale and can be kept.
+    conditions: Vec<Condition>,
+}
+
+/// One reason a key may be unusable.
+#[derive(Debug, Clone)]
+enum Condition {
+    /// Unusable at any time (revoked, not for signing, unbound).
+    Fails(String),
+    /// Unusable from `at` (seconds since the epoch) on: "{what} expired at
+    /// {date}{context}".
+    Expires {
+        what: &'static str,
+        at: u64,
+        context: &'static str,
+    },
+}
+
+impl SigningCandidate {
+    /// `Err(why)` when this key must not be trusted for data signatures at
+    /// `now` (seconds since the epoch).
+    pub(crate) fn usable(&self, now: u32) -> Result<(), String> {
+        for condition in &self.conditions {
+            match condition {
+                Condition::Fails(why) => return Err(why.clone()),
+                Condition::Expires { what, at, context } if u64::from(now) >= *at => {
+                    return Err(format!("{what} expired at {}{context}", unix_time(*at)));
+                }
+                Condition::Expires { .. } => {}
+            }
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug)]
@@ -93,18 +126,25 @@ pub struct Keyring {
 
 impl Keyring {
     /// Imports every blob (binary or ASCII-armoured, any number of keys,
-    /// several armoured blocks) and judges each key at `now` (seconds since
-    /// the epoch). Unparseable data imports nothing, like gpg; an empty
-    /// keyring is the caller's "No public keys imported".
-    pub fn import(blobs: &[Vec<u8>], now: u32) -> Keyring {
+    /// several armoured blocks). Unparseable data imports nothing, like gpg;
+    /// an empty keyring is the caller's "No public keys imported". Expiry
+    /// is judged when a signature is checked, not here.
+    pub fn import(blobs: &[Vec<u8>]) -> Keyring {
+        Keyring::from_certificates(
+            blobs
+                .iter()
+                .filter(|blob| blob.len() <= MAX_KEYRING_SIZE)
+                .flat_map(|blob| parse_certificates(blob)),
+        )
+    }
+
+    /// A keyring of certificates already parsed (a signing key's own).
+    pub(crate) fn from_certificates(
+        certificates: impl IntoIterator<Item = SignedPublicKey>,
+    ) -> Keyring {
         let mut keyring = Keyring::default();
-        for blob in blobs {
-            if blob.len() > MAX_KEYRING_SIZE {
-                continue;
-            }
-            for key in parse_certificates(blob) {
-                keyring.add(&key, now);
-            }
+        for certificate in certificates {
+            keyring.add(&certificate);
         }
         keyring
     }
@@ -127,15 +167,15 @@ impl Keyring {
     }
 
     /// Whether the key with this fingerprint (primary or subkey) may make
-    /// data signatures; `None` when it is not in the keyring.
-    pub(crate) fn usability(&self, fingerprint: &str) -> Option<&Result<(), String>> {
+    /// data signatures at `now`; `None` when it is not in the keyring.
+    pub(crate) fn usability(&self, fingerprint: &str, now: u32) -> Option<Result<(), String>> {
         self.candidates
             .iter()
             .find(|c| c.fingerprint == fingerprint)
-            .map(|c| &c.usable)
+            .map(|c| c.usable(now))
     }
 
-    fn add(&mut self, certificate: &SignedPublicKey, now: u32) {
+    fn add(&mut self, certificate: &SignedPublicKey) {
         let primary = &certificate.primary_key;
         let Some(self_signature) = newest_self_signature(certificate) else {
             // gpg: "no valid user IDs"; the key is not imported at all.
@@ -144,42 +184,54 @@ impl Keyring {
         let primary_fingerprint = fingerprint_hex(primary);
         self.identities.push(primary_fingerprint.clone());
 
-        let primary_state =
-            if certificate.details.revocation_signatures.iter().any(|s| {
-                s.typ() == Some(SignatureType::KeyRevocation) && s.verify_key(primary).is_ok()
-            }) {
-                Err("the key is revoked".to_owned())
-            } else {
-                not_expired(
-                    "the key",
-                    primary.created_at(),
-                    self_signature.key_expiration_time(),
-                    now,
-                )
-            };
-        let primary_usable = primary_state.clone().and_then(|()| {
-            may_sign(self_signature, primary.algorithm().can_sign())
-                .then_some(())
-                .ok_or_else(|| "the key is not for signing".to_owned())
+        let revoked = certificate.details.revocation_signatures.iter().any(|s| {
+            s.typ() == Some(SignatureType::KeyRevocation) && s.verify_key(primary).is_ok()
         });
+        let primary_state = if revoked {
+            vec![Condition::Fails("the key is revoked".to_owned())]
+        } else {
+            expiry(
+                "the key",
+                primary.created_at(),
+                self_signature.key_expiration_time(),
+            )
+            .into_iter()
+            .collect()
+        };
+        let mut conditions = primary_state.clone();
+        if !may_sign(self_signature, primary.algorithm().can_sign()) {
+            conditions.push(Condition::Fails("the key is not for signing".to_owned()));
+        }
         self.candidates.push(SigningCandidate {
             key: CandidateKey::Primary(primary.clone()),
             fingerprint: primary_fingerprint.clone(),
             primary_fingerprint: primary_fingerprint.clone(),
-            usable: primary_usable,
+            conditions,
         });
 
+        // A subkey is unusable whenever its primary key is.
+        let inherited: Vec<Condition> = primary_state
+            .into_iter()
+            .map(|condition| match condition {
+                Condition::Fails(why) => {
+                    Condition::Fails(format!("{why} (it is the subkey's primary key)"))
+                }
+                Condition::Expires { what, at, .. } => Condition::Expires {
+                    what,
+                    at,
+                    context: " (it is the subkey's primary key)",
+                },
+            })
+            .collect();
         for subkey in &certificate.public_subkeys {
             let key = &subkey.key;
-            let usable = primary_state
-                .clone()
-                .map_err(|why| format!("{why} (it is the subkey's primary key)"))
-                .and_then(|()| subkey_usable(primary, key, &subkey.signatures, now));
+            let mut conditions = inherited.clone();
+            conditions.extend(subkey_conditions(primary, key, &subkey.signatures));
             self.candidates.push(SigningCandidate {
                 key: CandidateKey::Subkey(key.clone()),
                 fingerprint: fingerprint_hex(key),
                 primary_fingerprint: primary_fingerprint.clone(),
-                usable,
+                conditions,
             });
         }
     }
@@ -292,19 +344,21 @@ fn newest_self_signature(certificate: &SignedPublicKey) -> Option<&Signature> {
     newest
 }
 
-fn subkey_usable(
+/// What a subkey needs besides a usable primary: no revocation, a valid
+/// binding (which also gives its expiry and flags), signing allowed, and a
+/// back-signature.
+fn subkey_conditions(
     primary: &PublicKey,
     subkey: &PublicSubkey,
     signatures: &[Signature],
-    now: u32,
-) -> Result<(), String> {
+) -> Vec<Condition> {
     if signatures.iter().any(|s| {
         s.typ() == Some(SignatureType::SubkeyRevocation)
             && s.verify_subkey_binding(primary, subkey).is_ok()
     }) {
-        return Err("the subkey is revoked".to_owned());
+        return vec![Condition::Fails("the subkey is revoked".to_owned())];
     }
-    let binding = signatures
+    let Some(binding) = signatures
         .iter()
         .filter(|s| {
             s.typ() == Some(SignatureType::SubkeyBinding)
@@ -312,23 +366,30 @@ fn subkey_usable(
                 && s.verify_subkey_binding(primary, subkey).is_ok()
         })
         .max_by_key(|s| s.created())
-        .ok_or_else(|| "the subkey has no valid binding signature".to_owned())?;
-    not_expired(
+    else {
+        return vec![Condition::Fails(
+            "the subkey has no valid binding signature".to_owned(),
+        )];
+    };
+    let mut conditions: Vec<Condition> = expiry(
         "the subkey",
         subkey.created_at(),
         binding.key_expiration_time(),
-        now,
-    )?;
+    )
+    .into_iter()
+    .collect();
     if !may_sign(binding, subkey.algorithm().can_sign()) {
-        return Err("the subkey is not for signing".to_owned());
+        conditions.push(Condition::Fails("the subkey is not for signing".to_owned()));
     }
     let cross_certified = binding.embedded_signature().is_some_and(|back| {
         strong_key_signature(back) && back.verify_primary_key_binding(subkey, primary).is_ok()
     });
     if !cross_certified {
-        return Err("the signing subkey is not cross-certified".to_owned());
+        conditions.push(Condition::Fails(
+            "the signing subkey is not cross-certified".to_owned(),
+        ));
     }
-    Ok(())
+    conditions
 }
 
 /// Key flags decide when the self-signature has them; otherwise whatever
@@ -345,20 +406,19 @@ fn may_sign(self_signature: &Signature, algorithm_can_sign: bool) -> bool {
     }
 }
 
-fn not_expired(
-    what: &str,
+/// When a key made at `created` with `validity` (from its newest
+/// self-signature or binding) expires; `None` (or zero) is never.
+fn expiry(
+    what: &'static str,
     created: Timestamp,
     validity: Option<pgp::types::Duration>,
-    now: u32,
-) -> Result<(), String> {
-    let Some(validity) = validity.filter(|v| v.as_secs() > 0) else {
-        return Ok(());
-    };
-    let expires = u64::from(created.as_secs()) + u64::from(validity.as_secs());
-    if u64::from(now) >= expires {
-        return Err(format!("{what} expired at {}", unix_time(expires)));
-    }
-    Ok(())
+) -> Option<Condition> {
+    let validity = validity.filter(|v| v.as_secs() > 0)?;
+    Some(Condition::Expires {
+        what,
+        at: u64::from(created.as_secs()) + u64::from(validity.as_secs()),
+        context: "",
+    })
 }
 
 /// gpg ignores self-signatures made with MD5 (its default weak digest).
@@ -378,23 +438,11 @@ pub(crate) fn fingerprint_hex(key: &impl KeyDetails) -> String {
 
 /// `YYYY-MM-DD HH:MM:SS UTC`, for messages.
 pub(crate) fn unix_time(seconds: u64) -> String {
-    let days = seconds / 86_400;
-    let rest = seconds % 86_400;
-    // Civil-from-days (Howard Hinnant's algorithm), valid for all u64 days
-    // that fit an i64 year.
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
-        rest / 3600,
-        rest % 3600 / 60,
-        rest % 60
-    )
+    i64::try_from(seconds)
+        .ok()
+        .and_then(|s| chrono::DateTime::from_timestamp(s, 0))
+        .map_or_else(
+            || format!("{seconds} seconds after the epoch"),
+            |t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+        )
 }

@@ -36,6 +36,8 @@ pub enum Error {
     Unusable { fingerprint: String, reason: String },
     #[error("key {0}: wrong passphrase, or the key is protected and no passphrase was given")]
     Passphrase(String),
+    #[error("the system clock is before 1970, so key expiry cannot be checked")]
+    ClockBeforeEpoch,
     #[error("signing: {0}")]
     Signing(String),
 }

@@ -3,7 +3,7 @@
 //! SHA-256, by the key gpg itself would pick.
 
 use std::io::Cursor;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use pgp::composed::{MessageBuilder, PublicOrSecret, SignedSecretKey};
 use pgp::crypto::hash::HashAlgorithm;
@@ -11,6 +11,7 @@ use pgp::types::{CompressionAlgorithm, KeyDetails, Password};
 
 use crate::Error;
 use crate::keyring::{Keyring, MAX_KEYRING_SIZE, fingerprint_hex};
+use crate::verifier::unix_seconds;
 
 /// A secret key ready to sign, with the component that will sign chosen.
 pub struct SigningKey {
@@ -49,12 +50,8 @@ impl SigningKey {
                 PublicOrSecret::Public(_) => None,
             })
             .ok_or(Error::NoSecretKey)?;
-        let now = now_secs();
-        let public = key.to_public_key();
-        let mut armored_free = Vec::new();
-        pgp::ser::Serialize::to_writer(&public, &mut armored_free)
-            .map_err(|e| Error::KeyFile(e.to_string()))?;
-        let keyring = Keyring::import(&[armored_free], now);
+        let now = unix_seconds(SystemTime::now()).ok_or(Error::ClockBeforeEpoch)?;
+        let keyring = Keyring::from_certificates([key.to_public_key()]);
         let primary_fingerprint = fingerprint_hex(&key.primary_key);
         if keyring.is_empty() {
             return Err(Error::Unusable {
@@ -69,7 +66,7 @@ impl SigningKey {
         let mut reasons = Vec::new();
         for (index, subkey) in subkeys {
             let fingerprint = fingerprint_hex(&subkey.key);
-            match keyring.usability(&fingerprint) {
+            match keyring.usability(&fingerprint, now) {
                 Some(Ok(())) => {
                     return Ok(SigningKey {
                         subkey: Some(index),
@@ -82,17 +79,15 @@ impl SigningKey {
                 None => {}
             }
         }
-        match keyring.usability(&primary_fingerprint) {
+        match keyring.usability(&primary_fingerprint, now) {
             Some(Ok(())) => Ok(SigningKey {
                 subkey: None,
                 fingerprint: primary_fingerprint.clone(),
                 primary_fingerprint,
                 key,
             }),
-            other => {
-                if let Some(Err(why)) = other {
-                    reasons.push(why.clone());
-                }
+            verdict => {
+                reasons.extend(verdict.and_then(Result::err));
                 Err(Error::Unusable {
                     fingerprint: primary_fingerprint,
                     reason: reasons.join("; "),
@@ -115,17 +110,17 @@ impl SigningKey {
     /// an unprotected one).
     pub fn sign(&self, payload: &[u8], passphrase: &str) -> Result<Vec<u8>, Error> {
         let password = Password::from(passphrase);
-        let signer: &dyn pgp::types::SigningKey = match self.subkey {
-            Some(index) => &self.key.secret_subkeys[index].key,
-            None => &self.key.primary_key,
-        };
-        // A wrong passphrase surfaces from signing; check it first for a
-        // clear message.
-        let unlocked = match self.subkey {
-            Some(index) => self.key.secret_subkeys[index]
-                .key
-                .unlock(&password, |_, _| Ok(())),
-            None => self.key.primary_key.unlock(&password, |_, _| Ok(())),
+        // A wrong passphrase surfaces from signing; unlocking first gives
+        // a clear message.
+        let (signer, unlocked): (&dyn pgp::types::SigningKey, _) = match self.subkey {
+            Some(index) => {
+                let key = &self.key.secret_subkeys[index].key;
+                (key, key.unlock(&password, |_, _| Ok(())))
+            }
+            None => {
+                let key = &self.key.primary_key;
+                (key, key.unlock(&password, |_, _| Ok(())))
+            }
         };
         if !matches!(unlocked, Ok(Ok(()))) {
             return Err(Error::Passphrase(self.primary_fingerprint.clone()));
@@ -140,12 +135,4 @@ impl SigningKey {
             .to_vec(rand::rngs::OsRng)
             .map_err(|e| Error::Signing(e.to_string()))
     }
-}
-
-fn now_secs() -> u32 {
-    let seconds = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    u32::try_from(seconds).unwrap_or(u32::MAX)
 }

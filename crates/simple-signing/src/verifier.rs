@@ -7,6 +7,7 @@
 //! The payload is returned for the policy engine to check; nothing about it
 //! is trusted here.
 
+use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use criguard_policy::{SignatureRejection, SimpleSigningVerifier};
@@ -29,39 +30,75 @@ pub struct VerifiedMessage {
     pub primary: String,
 }
 
-/// The GPG mechanism for the policy engine. Each call imports the keys
-/// afresh, as containers/image does, so a policy file edited between two
-/// checks is always read as it is now.
-#[derive(Debug, Clone, Copy, Default)]
+/// The GPG mechanism for the policy engine. The keys are imported again
+/// whenever the keyring bytes differ from the last ones (a policy file
+/// edited between two checks is read as it is now); checking several
+/// signatures with the same keys imports them once.
+#[derive(Debug, Default)]
 pub struct Verifier {
     /// Fixed "now" for tests and benchmarks; the clock when `None`.
     now: Option<SystemTime>,
+    /// The last keyring blobs and what they imported to. Imports hold no
+    /// verdicts (expiry is judged per check), so they never go stale.
+    last_import: Mutex<Option<Import>>,
+}
+
+/// Keyring blobs and the keyring they imported to.
+#[derive(Debug)]
+struct Import {
+    blobs: Vec<Vec<u8>>,
+    keyring: Arc<Keyring>,
 }
 
 impl Verifier {
     pub fn new() -> Self {
-        Self { now: None }
+        Self::default()
     }
 
     /// Judges key and signature expiry at `now` instead of the clock.
     pub fn at(now: SystemTime) -> Self {
-        Self { now: Some(now) }
+        Self {
+            now: Some(now),
+            ..Self::default()
+        }
     }
 
-    fn now(&self) -> u32 {
-        let now = self.now.unwrap_or_else(SystemTime::now);
-        let seconds = now
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
-        u32::try_from(seconds).unwrap_or(u32::MAX)
+    fn import(&self, keyrings: &[Vec<u8>]) -> Arc<Keyring> {
+        let mut last = self
+            .last_import
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(import) = last.as_ref()
+            && import.blobs.as_slice() == keyrings
+        {
+            return Arc::clone(&import.keyring);
+        }
+        let keyring = Arc::new(Keyring::import(keyrings));
+        *last = Some(Import {
+            blobs: keyrings.to_vec(),
+            keyring: Arc::clone(&keyring),
+        });
+        keyring
     }
+}
+
+/// Seconds since the epoch, as OpenPGP counts them (saturating in 2106);
+/// `None` for a clock before 1970, where no expiry could be judged.
+pub(crate) fn unix_seconds(time: SystemTime) -> Option<u32> {
+    let seconds = time.duration_since(UNIX_EPOCH).ok()?.as_secs();
+    Some(u32::try_from(seconds).unwrap_or(u32::MAX))
 }
 
 impl SimpleSigningVerifier for Verifier {
     fn verify(&self, keyrings: &[Vec<u8>], blob: &[u8]) -> Result<Vec<u8>, SignatureRejection> {
-        let now = self.now();
-        let keyring = Keyring::import(keyrings, now);
+        // Fail closed: with a clock before 1970 every expired key would
+        // look valid.
+        let now = unix_seconds(self.now.unwrap_or_else(SystemTime::now)).ok_or_else(|| {
+            SignatureRejection::other(
+                "the system clock is before 1970, so GPG key expiry cannot be checked",
+            )
+        })?;
+        let keyring = self.import(keyrings);
         if keyring.is_empty() {
             return Err(SignatureRejection::policy("No public keys imported"));
         }
@@ -132,7 +169,7 @@ fn usable_for(
     now: u32,
 ) -> Result<(), SignatureRejection> {
     let who = &candidate.fingerprint;
-    if let Err(why) = &candidate.usable {
+    if let Err(why) = candidate.usable(now) {
         return Err(invalid(format!("key {who}: {why}")));
     }
     if matches!(signature.hash_alg(), Some(HashAlgorithm::Md5) | None) {

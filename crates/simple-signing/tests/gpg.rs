@@ -63,7 +63,7 @@ fn gpg_accepts(public_keys: &[u8], blob: &[u8]) -> bool {
 }
 
 fn criguard_accepts(public_keys: &[u8], blob: &[u8]) -> Result<(), String> {
-    let keyring = Keyring::import(&[public_keys.to_vec()], now());
+    let keyring = Keyring::import(&[public_keys.to_vec()]);
     verify_message(&keyring, blob, now())
         .map(|verified| assert_eq!(verified.payload, PAYLOAD))
         .map_err(|r| r.message)
@@ -122,61 +122,21 @@ fn key_kinds_digests_and_expiry_like_gpg() {
 
     // A signature that carries its own expiry, made two days ago for one
     // day, by a key made three days ago.
-    let made = run_with_timeout(
-        home.gpg()
-            .arg("--faked-system-time")
-            .arg(format!("{}", now() - 3 * 86_400))
-            .args([
-                "--passphrase",
-                "",
-                "--quick-generate-key",
-                "aged <aged@example.com>",
-            ])
-            .args(["ed25519", "sign", "never"]),
-        std::time::Duration::from_secs(60),
+    let now_64 = u64::from(now());
+    let aged = home.generate_key_at(
+        "aged <aged@example.com>",
+        "ed25519",
+        "sign",
+        "never",
+        now_64 - 3 * 86_400,
     );
-    assert!(made.status.success(), "{made:?}");
-    let aged = fingerprint_of(&home, "aged@example.com");
     let all = [all, home.export_public(&[&aged], false)].concat();
-    let input = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(input.path(), PAYLOAD).unwrap();
-    let output = input.path().with_extension("sig");
-    let made = run_with_timeout(
-        home.gpg()
-            .arg("--faked-system-time")
-            .arg(format!("{}", now() - 2 * 86_400))
-            .args([
-                "--default-sig-expire",
-                "1d",
-                "--local-user",
-                &aged,
-                "--output",
-            ])
-            .arg(&output)
-            .arg("--sign")
-            .arg(input.path()),
-        std::time::Duration::from_secs(60),
-    );
-    assert!(made.status.success(), "{made:?}");
-    let expired_signature = std::fs::read(&output).unwrap();
+    let expired_signature = home.sign_at(&aged, PAYLOAD, now_64 - 2 * 86_400, Some("1d"));
     same_verdict("expired signature", &all, &expired_signature, false);
 
     // Expired and revoked keys.
     let expired = home.generate_expired_key("old <old@example.com>");
-    let expired_signature = {
-        let made = run_with_timeout(
-            home.gpg()
-                .arg("--faked-system-time")
-                .arg(format!("{}", now() - 9 * 86_400 - 3_600))
-                .args(["--local-user", &expired, "--output"])
-                .arg(output.with_extension("exp"))
-                .arg("--sign")
-                .arg(input.path()),
-            std::time::Duration::from_secs(60),
-        );
-        assert!(made.status.success(), "{made:?}");
-        std::fs::read(output.with_extension("exp")).unwrap()
-    };
+    let expired_signature = home.sign_at(&expired, PAYLOAD, GpgHome::expired_key_valid_at(), None);
     same_verdict(
         "expired key",
         &home.export_public(&[&expired], false),

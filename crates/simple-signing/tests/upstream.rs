@@ -5,7 +5,6 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::path::{Path, PathBuf};
 use std::time::{Duration, UNIX_EPOCH};
 
 use criguard_policy::{RejectionKind, SimpleSigningVerifier};
@@ -17,21 +16,12 @@ const WITH_SUBKEY: &str = "B9F4CDB9FD8C475BFA340AC38D54A947EE396F36";
 const SIGNING_SUBKEY: &str = "57D1D95BBC53BA0EAFF0718CD75B3109B3BAAEAF";
 const WITH_REVOKED_SUBKEY: &str = "6D88C5A1993648A17B2BB0DC6B8499AF63388D63";
 
-/// 2026-01-01: after the fixture keys were made (2025-06-23). A fixed time
-/// keeps these verdicts from changing if a fixture key ever expires.
-const NOW: u32 = 1_767_225_600;
+mod fixtures;
 
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/fixtures/containers-image/signature/fixtures")
-}
-
-fn read(name: &str) -> Vec<u8> {
-    std::fs::read(fixtures().join(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
-}
+use fixtures::{NOW, now_time, read};
 
 fn identities(blobs: &[Vec<u8>]) -> Vec<String> {
-    Keyring::import(blobs, NOW).identities().to_vec()
+    Keyring::import(blobs).identities().to_vec()
 }
 
 #[test]
@@ -65,7 +55,7 @@ fn two_armoured_blocks_in_one_blob_both_import() {
 }
 
 fn verify(signature: &str) -> Result<criguard_simple_signing::VerifiedMessage, String> {
-    let keyring = Keyring::import(&[read("pubring.gpg")], NOW);
+    let keyring = Keyring::import(&[read("pubring.gpg")]);
     verify_message(&keyring, &read(signature), NOW).map_err(|r| r.message)
 }
 
@@ -114,7 +104,7 @@ fn bad_signatures_are_rejected_with_the_reason() {
 
 #[test]
 fn garbage_is_an_error_not_a_crash() {
-    let keyring = Keyring::import(&[read("pubring.gpg")], NOW);
+    let keyring = Keyring::import(&[read("pubring.gpg")]);
     for blob in [
         &b""[..],
         b"This is not a signature",
@@ -141,7 +131,7 @@ fn cleartext_signatures_are_refused() {
 
 #[test]
 fn an_empty_keyring_is_no_public_keys_imported() {
-    let verifier = Verifier::at(UNIX_EPOCH + Duration::from_secs(NOW.into()));
+    let verifier = Verifier::at(now_time());
     let error = verifier
         .verify(&[b"nonsense".to_vec()], &read("dir-img-valid/signature-1"))
         .unwrap_err();
@@ -167,9 +157,49 @@ fn fixture_secret_keys_sign_verifiable_messages() {
         ""
     };
     let blob = key.sign(b"{\"payload\": 1}", passphrase).unwrap();
-    let keyring = Keyring::import(&[read("pubring.gpg")], NOW);
+    let keyring = Keyring::import(&[read("pubring.gpg")]);
     let verified = verify_message(&keyring, &blob, NOW).unwrap();
     assert_eq!(verified.payload, b"{\"payload\": 1}");
     assert_eq!(verified.primary, key.primary_fingerprint());
     assert!(key.sign(b"x", "wrong passphrase").is_err() || passphrase.is_empty());
+}
+
+/// One verifier checks many signatures; the keys it imported for one
+/// requirement must never stand in for another requirement's.
+#[test]
+fn a_verifier_reuses_an_import_only_for_the_same_keys() {
+    let verifier = Verifier::at(now_time());
+    let signature = read("dir-img-valid/signature-1");
+    assert!(
+        verifier
+            .verify(&[read("public-key.gpg")], &signature)
+            .is_ok()
+    );
+    assert!(
+        verifier
+            .verify(&[read("public-key.gpg")], &signature)
+            .is_ok()
+    );
+    let other = verifier
+        .verify(&[read("public-key-2.gpg")], &signature)
+        .unwrap_err();
+    assert!(other.message.contains("no public key"), "{}", other.message);
+    assert!(
+        verifier
+            .verify(&[read("public-key.gpg")], &signature)
+            .is_ok()
+    );
+}
+
+/// With a clock before 1970 no expiry can be judged: every check rejects.
+#[test]
+fn a_clock_before_1970_rejects() {
+    let verifier = Verifier::at(UNIX_EPOCH - Duration::from_secs(1));
+    let error = verifier
+        .verify(
+            &[read("public-key.gpg")],
+            &read("dir-img-valid/signature-1"),
+        )
+        .unwrap_err();
+    assert!(error.message.contains("before 1970"), "{}", error.message);
 }

@@ -107,14 +107,30 @@ impl GpgHome {
 
     /// An ed25519 signing key that expired nine days ago: made with
     /// `--faked-system-time` ten days back and a one-day expiry, so its
-    /// self-signatures are valid and gpg imports it, shown as expired.
+    /// self-signatures are valid and gpg imports it, shown as expired. It
+    /// could sign at [`GpgHome::expired_key_valid_at`].
     pub fn generate_expired_key(&self, uid: &str) -> String {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .expect("the clock is after 1970")
-            .as_secs();
-        let ten_days_ago = now - 10 * 86_400;
-        self.quick_generate(uid, "ed25519", "sign", "1d", "", Some(ten_days_ago))
+        self.generate_key_at(uid, "ed25519", "sign", "1d", unix_now() - 10 * 86_400)
+    }
+
+    /// A moment (seconds since the epoch) at which a key from
+    /// [`GpgHome::generate_expired_key`] was still valid, for
+    /// [`GpgHome::sign_at`].
+    pub fn expired_key_valid_at() -> u64 {
+        unix_now() - 10 * 86_400 + 3_600
+    }
+
+    /// [`GpgHome::generate_key`] with the clock set to `time` (seconds since
+    /// the epoch), so that the key can sign in the past.
+    pub fn generate_key_at(
+        &self,
+        uid: &str,
+        algo: &str,
+        usage: &str,
+        expire: &str,
+        time: u64,
+    ) -> String {
+        self.quick_generate(uid, algo, usage, expire, "", Some(time))
     }
 
     /// `--quick-add-key PRIMARY ALGO USAGE EXPIRE` (primary unprotected);
@@ -226,36 +242,54 @@ impl GpgHome {
     /// message, as containers/image makes. `signer` is a fingerprint; end it
     /// with '!' to force that exact (sub)key.
     pub fn sign(&self, signer: &str, payload: &[u8]) -> Vec<u8> {
-        self.sign_inner(signer, payload, None, None)
+        self.sign_inner(signer, payload, &[])
     }
 
     /// [`GpgHome::sign`] with `--digest-algo` ("SHA1", "MD5", "SHA512"...);
     /// weak algorithms are allowed, since rejecting them is under test.
     pub fn sign_with_digest(&self, signer: &str, payload: &[u8], digest: &str) -> Vec<u8> {
-        self.sign_inner(signer, payload, Some(digest), None)
+        self.sign_inner(
+            signer,
+            payload,
+            &["--allow-weak-digest-algos", "--digest-algo", digest],
+        )
     }
 
     /// [`GpgHome::sign`] with a protected key's passphrase.
     pub fn sign_with_passphrase(&self, signer: &str, payload: &[u8], passphrase: &str) -> Vec<u8> {
-        self.sign_inner(signer, payload, None, Some(passphrase))
+        self.sign_inner(signer, payload, &["--passphrase", passphrase])
     }
 
-    fn sign_inner(
+    /// [`GpgHome::sign`] with the clock set to `time` (seconds since the
+    /// epoch), and, when `expire` is given ("1d"...), a signature that
+    /// expires that long after it.
+    pub fn sign_at(
         &self,
         signer: &str,
         payload: &[u8],
-        digest: Option<&str>,
-        passphrase: Option<&str>,
+        time: u64,
+        expire: Option<&str>,
     ) -> Vec<u8> {
+        let time = time.to_string();
+        let mut options = vec!["--faked-system-time", &time];
+        if let Some(expire) = expire {
+            options.extend(["--default-sig-expire", expire]);
+        }
+        self.sign_inner(signer, payload, &options)
+    }
+
+    /// Signs with `options` added to gpg's command line; an unprotected key
+    /// unless they pass `--passphrase`.
+    fn sign_inner(&self, signer: &str, payload: &[u8], options: &[&str]) -> Vec<u8> {
         let scratch = self.scratch();
         let input = scratch.path().join("payload");
         let output = scratch.path().join("signed");
         fs::write(&input, payload).expect("writing the payload to sign");
         let mut cmd = self.gpg();
-        cmd.args(["--passphrase", passphrase.unwrap_or("")]);
-        if let Some(digest) = digest {
-            cmd.args(["--allow-weak-digest-algos", "--digest-algo", digest]);
+        if !options.contains(&"--passphrase") {
+            cmd.args(["--passphrase", ""]);
         }
+        cmd.args(options);
         // gpgme signs from memory: no file name in the literal packet.
         cmd.args([
             "--set-filename",
@@ -505,4 +539,12 @@ fn crc24(data: &[u8]) -> u32 {
         }
     }
     crc & 0x00FF_FFFF
+}
+
+/// Seconds since the epoch, now.
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("the clock is after 1970")
+        .as_secs()
 }

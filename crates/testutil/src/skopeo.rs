@@ -36,14 +36,39 @@ pub fn skopeo_sign_sigstore(
     src: &str,
     dest: &str,
 ) -> String {
+    signing_copy(
+        &PeerTools::get().skopeo(),
+        src,
+        dest,
+        sigstore_registries_d,
+        |cmd| {
+            cmd.arg("--sign-by-sigstore-private-key")
+                .arg(private_key)
+                .arg("--sign-passphrase-file")
+                .arg(passphrase_file);
+        },
+    )
+}
+
+/// `skopeo copy --preserve-digests` of `src` to `dest` (plain `REF`s mean
+/// `docker://REF`) under an accept-anything policy, with the registries.d
+/// `write_registries_d(dir, dest host)` writes and the signing options
+/// `sign` adds. Returns the digest of the manifest written.
+fn signing_copy(
+    skopeo: &Path,
+    src: &str,
+    dest: &str,
+    write_registries_d: impl FnOnce(&Path, &str) -> PathBuf,
+    sign: impl FnOnce(&mut Command),
+) -> String {
     let scratch = tempfile::tempdir().expect("temp dir for skopeo");
     let policy = scratch.path().join("policy.json");
     fs::write(&policy, INSECURE_POLICY).expect("writing the signing policy");
     let dest = with_transport(dest);
-    let host = docker_host(&dest).expect("skopeo_sign_sigstore: dest must be a docker reference");
-    let registries_d = sigstore_registries_d(&scratch.path().join("registries.d"), host);
+    let host = docker_host(&dest).expect("signing copies go to a docker reference");
+    let registries_d = write_registries_d(&scratch.path().join("registries.d"), host);
     let digest_file = scratch.path().join("digest");
-    let mut cmd = skopeo_command(&PeerTools::get().skopeo(), scratch.path());
+    let mut cmd = skopeo_command(skopeo, scratch.path());
     cmd.arg("--policy")
         .arg(&policy)
         .arg("--registries.d")
@@ -54,12 +79,9 @@ pub fn skopeo_sign_sigstore(
             "--preserve-digests",
             "--src-tls-verify=false",
             "--dest-tls-verify=false",
-        ])
-        .arg("--sign-by-sigstore-private-key")
-        .arg(private_key)
-        .arg("--sign-passphrase-file")
-        .arg(passphrase_file)
-        .arg("--digestfile")
+        ]);
+    sign(&mut cmd);
+    cmd.arg("--digestfile")
         .arg(&digest_file)
         .arg(with_transport(src))
         .arg(&dest);
@@ -206,45 +228,21 @@ fn skopeo_sign_gpg_copy(
     lookaside_dir: &Path,
     all: bool,
 ) -> String {
-    let scratch = tempfile::tempdir().expect("temp dir for skopeo");
-    let policy = scratch.path().join("policy.json");
-    fs::write(&policy, INSECURE_POLICY).expect("writing the signing policy");
-    let dest = with_transport(dest);
-    let host = docker_host(&dest).expect("skopeo_sign_gpg: dest must be a docker reference");
     fs::create_dir_all(lookaside_dir).expect("creating the lookaside dir");
-    let registries_d = lookaside_registries_d(
-        &scratch.path().join("registries.d"),
-        host,
-        &format!("file://{}", lookaside_dir.display()),
-    );
-    let digest_file = scratch.path().join("digest");
-    let mut cmd = skopeo_command(&PeerTools::get().skopeo_bookworm(), scratch.path());
-    cmd.env("GNUPGHOME", gpg.path())
-        .arg("--policy")
-        .arg(&policy)
-        .arg("--registries.d")
-        .arg(&registries_d)
-        .args([
-            "copy",
-            "--quiet",
-            "--preserve-digests",
-            "--src-tls-verify=false",
-            "--dest-tls-verify=false",
-        ]);
-    if all {
-        cmd.arg("--all");
-    }
-    cmd.args(["--sign-by", fingerprint])
-        .arg("--digestfile")
-        .arg(&digest_file)
-        .arg(with_transport(src))
-        .arg(&dest);
-    let out = run_with_timeout(&mut cmd, DEFAULT_TIMEOUT);
-    assert_success(&cmd, &out);
-    fs::read_to_string(&digest_file)
-        .expect("skopeo wrote no --digestfile")
-        .trim()
-        .to_string()
+    let lookaside = format!("file://{}", lookaside_dir.display());
+    signing_copy(
+        &PeerTools::get().skopeo_bookworm(),
+        src,
+        dest,
+        |dir, host| lookaside_registries_d(dir, host, &lookaside),
+        |cmd| {
+            cmd.env("GNUPGHOME", gpg.path());
+            if all {
+                cmd.arg("--all");
+            }
+            cmd.args(["--sign-by", fingerprint]);
+        },
+    )
 }
 
 /// `skopeo standalone-sign MANIFEST REF FPR -o OUT` with skopeo 1.9.3: a

@@ -277,3 +277,44 @@ fn decisions_read_as_a_chain() {
         "rejected by docker scope \"a.com\", requirement 2 of 2 (signedBy): A signature was required, but no signature exists"
     );
 }
+
+/// Counts reads; every file holds its own name as a key.
+struct CountingFiles(std::cell::Cell<usize>);
+impl TrustFiles for CountingFiles {
+    fn read(&self, path: &Path) -> Result<Vec<u8>, String> {
+        self.0.set(self.0.get() + 1);
+        Ok(path.display().to_string().into_bytes())
+    }
+}
+
+#[test]
+fn key_files_are_read_once_per_evaluation() {
+    let policy = policy(
+        r#""example.com":[{"type":"signedBy","keyType":"GPGKeys","keyPath":"/keys/k1","signedIdentity":{"type":"matchRepository"}}]"#,
+    );
+    let reference =
+        ImageReference::Docker(Reference::parse_docker_transport("//example.com/app:v1").unwrap());
+    let digest = Digest::parse(DIGEST).unwrap();
+    // Two signatures by another key, then one by /keys/k1: three checks.
+    let signatures = [
+        gpg("/keys/other", "example.com/app:v1", DIGEST),
+        gpg("/keys/other", "example.com/app:v1", DIGEST),
+        gpg("/keys/k1", "example.com/app:v1", DIGEST),
+    ];
+    let files = CountingFiles(std::cell::Cell::new(0));
+    let evaluator = Evaluator {
+        files: &files,
+        simple_signing: Some(&NamedKeys),
+        sigstore: None,
+    };
+    let image = Image {
+        reference: &reference,
+        manifest_digest: &digest,
+        signatures: &signatures,
+    };
+    assert!(evaluator.evaluate(&policy, &image).is_allowed());
+    assert_eq!(files.0.get(), 1);
+    // A new evaluation reads again: the file may have changed.
+    assert!(evaluator.evaluate(&policy, &image).is_allowed());
+    assert_eq!(files.0.get(), 2);
+}
