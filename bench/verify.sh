@@ -38,39 +38,8 @@ if ! command -v hyperfine >/dev/null; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -q hyperfine </dev/null
 fi
 
-CRIGUARD_PEER_TOOLS=${CRIGUARD_PEER_TOOLS:-$PWD/target/peer-tools}
-export CRIGUARD_PEER_TOOLS
-scripts/fetch-peer-tools.sh "$CRIGUARD_PEER_TOOLS"
-cargo build -q --release -p criguard
-cargo build -q --release -p criguard-testutil --example bench_verify
-
-echo "machine: $(nproc) CPUs, $(lscpu | sed -n 's/^Model name: *//p'), $(uname -sr)"
-
-# Everything the driver creates goes under $work, removed on exit. The
-# driver runs in a session (and process group) of its own whose id is its
-# PID, so the EXIT trap can stop it, the registry and whatever it is timing,
-# and only them, even if the driver is killed before it can clean up.
-work=$(mktemp -d "${TMPDIR:-/tmp}/criguard-bench.XXXXXX")
-bench_pid=
-cleanup() {
-    if [ -n "$bench_pid" ] && kill -0 -- "-$bench_pid" 2>/dev/null; then
-        kill -TERM -- "-$bench_pid" 2>/dev/null || true
-        for _ in $(seq 50); do
-            kill -0 -- "-$bench_pid" 2>/dev/null || break
-            sleep 0.1
-        done
-        kill -KILL -- "-$bench_pid" 2>/dev/null || true
-        wait "$bench_pid" 2>/dev/null || true
-    fi
-    rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-TMPDIR=$work setsid "$target/release/examples/bench_verify" \
-    "${CRIGUARD_BIN:-$target/release/criguard}" "$out" "$@" </dev/null &
-bench_pid=$!
+# shellcheck source=bench/driver.sh
+. bench/driver.sh
 status=0
-wait "$bench_pid" || status=$?
+run_driver bench_verify "$out" "$@" || status=$?
 exit "$status"

@@ -92,3 +92,9 @@ for ring in ["pubring.gpg", "public-key.gpg"]:
         name = f"{ring}-{blob.replace('/', '-')}"
         open(os.path.join(out, name), "wb").write(struct.pack(">H", len(key)) + key + read(blob))
 PY
+
+# cri_request: a kubelet-shaped PullImageRequest (image, auth, namespace)
+# and one with an unknown field, as a newer kubelet sends.
+mkdir -p "$corpus/cri_request"
+printf '\x0a\x14\x0a\x12example.com/app:v1\x12\x05\x0a\x03bob\x1a\x07\x0a\x05\x1a\x03dev' > "$corpus/cri_request/pull"
+printf '\x0a\x14\x0a\x12example.com/app:v1\xf8\x06\x07' > "$corpus/cri_request/unknown-field"

@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Shows criguard: the policy engine on the bundled example policy, then
 # `criguard keygen`, `sign` and `verify` against a real registry on
-# 127.0.0.1 (an allowed image, an unsigned one, and two kinds of tampering).
+# 127.0.0.1 (an allowed image, an unsigned one, and two kinds of tampering),
+# then the node: containerd with `criguard serve` in front of it, a signed
+# pull allowed and unsigned ones refused with SignatureValidationFailed.
 # Exits non-zero if any verdict is not the expected one.
 #
 # Usage: scripts/demo.sh
-# Needs what scripts/test.sh installs: cargo, Debian's docker-registry, and
+# Needs what scripts/test.sh installs: cargo, Debian's docker-registry and
+# containerd (run as root: containerd needs it), and
 # the peer tools (scripts/fetch-peer-tools.sh, run here too; skopeo pushes
 # the demo images). Uses loopback only and reads no stdin; the processes it
 # starts are stopped by PID when it exits, however it exits.
@@ -41,6 +44,7 @@ run policy explain --policy examples/policy.json quay.io/someone/else:latest
 echo
 echo "=== Signing and verifying in a local registry"
 [ -x /usr/bin/docker-registry ] || need /usr/bin/docker-registry
+[ -x /usr/bin/containerd ] || need /usr/bin/containerd
 CRIGUARD_PEER_TOOLS=${CRIGUARD_PEER_TOOLS:-$PWD/target/peer-tools}
 export CRIGUARD_PEER_TOOLS
 scripts/fetch-peer-tools.sh "$CRIGUARD_PEER_TOOLS"

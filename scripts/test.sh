@@ -14,6 +14,8 @@ command -v curl >/dev/null || packages+=(curl ca-certificates)
 [ -x /usr/bin/docker-registry ] || packages+=(docker-registry)
 { command -v gpg && command -v gpg-agent && command -v gpgconf; } >/dev/null || packages+=(gnupg)
 [ -x /usr/bin/skopeo ] || packages+=(skopeo)
+# The CRI proxy's tests: a private containerd 1.6 (root, under a temp dir).
+[ -x /usr/bin/containerd ] || packages+=(containerd)
 command -v python3 >/dev/null || packages+=(python3)
 if [ ${#packages[@]} -gt 0 ]; then
     apt-get update -q
@@ -41,3 +43,7 @@ scripts/fetch-peer-tools.sh "$CRIGUARD_PEER_TOOLS"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --locked
+
+# The whole job end to end, as a reader would run it: a registry, signed and
+# unsigned images, containerd with `criguard serve` in front of it.
+scripts/demo.sh

@@ -2,6 +2,7 @@
 
 mod policy_cmd;
 mod registry_args;
+mod serve;
 mod signing;
 mod verify;
 
@@ -38,6 +39,9 @@ enum Command {
     Keygen(signing::KeygenArgs),
     /// Sign an image in its registry with a cosign key, as `cosign sign`.
     Sign(signing::SignArgs),
+    /// Run the node daemon: a CRI proxy between the kubelet and the
+    /// runtime that enforces the policy on PullImage and CreateContainer.
+    Serve(serve::ServeArgs),
 }
 
 #[derive(Subcommand)]
@@ -83,6 +87,7 @@ fn main() -> ExitCode {
         Command::Verify(args) => verify::run(&args),
         Command::Keygen(args) => signing::keygen(&args),
         Command::Sign(args) => signing::sign(&args),
+        Command::Serve(args) => serve::run(args),
     };
     match result {
         Ok(code) => code,

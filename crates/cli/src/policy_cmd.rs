@@ -20,16 +20,7 @@ pub(crate) fn load_policy(path: &Path) -> Result<Result<Policy, PolicyError>> {
 /// refusing one larger than `limit` without reading more than that: a wrong
 /// path must not make criguard read a huge file into memory.
 pub(crate) fn read_limited(path: &Path, limit: usize) -> Result<Vec<u8>> {
-    use std::io::Read;
-    let file = std::fs::File::open(path).with_context(|| format!("reading {}", path.display()))?;
-    let mut bytes = Vec::new();
-    file.take(limit as u64 + 1)
-        .read_to_end(&mut bytes)
-        .with_context(|| format!("reading {}", path.display()))?;
-    if bytes.len() > limit {
-        anyhow::bail!("{} is more than the {limit} bytes accepted", path.display());
-    }
-    Ok(bytes)
+    criguard_serve::read_limited(path, limit).with_context(|| format!("reading {}", path.display()))
 }
 
 pub(crate) fn print_problems(path: &Path, error: &PolicyError) {

@@ -4,14 +4,9 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use clap::Args;
-use criguard_registries::RegistriesConf;
-use criguard_registry::{AuthFile, Credentials, Registry, RegistryConfig};
-
-/// containers/image's system-wide registries.conf and its drop-in directory.
-const DEFAULT_REGISTRIES_CONF: &str = "/etc/containers/registries.conf";
-const DEFAULT_REGISTRIES_CONF_DIR: &str = "/etc/containers/registries.conf.d";
+use criguard_registry::{Credentials, Registry};
 
 #[derive(Args, Debug, Clone)]
 pub(crate) struct RegistryArgs {
@@ -33,15 +28,6 @@ pub(crate) struct RegistryArgs {
 
 impl RegistryArgs {
     pub(crate) fn registry(&self) -> Result<Registry> {
-        let registries_conf = match &self.registries_conf {
-            Some(path) => RegistriesConf::load(path, None)
-                .with_context(|| format!("reading {}", path.display()))?,
-            None => RegistriesConf::load(
-                std::path::Path::new(DEFAULT_REGISTRIES_CONF),
-                Some(std::path::Path::new(DEFAULT_REGISTRIES_CONF_DIR)),
-            )
-            .with_context(|| format!("reading {DEFAULT_REGISTRIES_CONF}"))?,
-        };
         let credentials = match &self.creds {
             None => None,
             Some(creds) => match creds.split_once(':') {
@@ -52,20 +38,16 @@ impl RegistryArgs {
                 _ => bail!("--creds must be USER:PASSWORD"),
             },
         };
-        let auth_file = match &self.authfile {
-            Some(path) => Some(AuthFile::load(path)?),
-            None if credentials.is_none() => AuthFile::load_default()?,
-            None => None,
-        };
         if self.timeout == 0 {
             bail!("--timeout must be at least one second");
         }
-        Ok(Registry::new(RegistryConfig {
-            registries_conf: Some(registries_conf),
+        let config = criguard_serve::registry_config(
+            self.registries_conf.as_deref(),
+            self.authfile.as_deref(),
             credentials,
-            auth_file,
-            timeout: Duration::from_secs(self.timeout),
-        })?)
+            Duration::from_secs(self.timeout),
+        )?;
+        Ok(Registry::new(config)?)
     }
 }
 

@@ -12,10 +12,10 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, anyhow};
 use clap::Args;
 use criguard_policy::{
-    Decision, Evaluator, Image, ImageReference, Policy, Signature, SignatureOutcome, TrustFiles,
+    Decision, Evaluator, Image, ImageReference, Policy, Signature, SignatureOutcome,
 };
 use criguard_reference::Digest;
-use criguard_registries::{LookasideAccess, RegistriesD};
+use criguard_registries::RegistriesD;
 use criguard_registry::{MAX_MANIFEST_SIZE, Platform, Registry};
 use serde_json::json;
 
@@ -25,9 +25,6 @@ use crate::{DEFAULT_POLICY, Output, USAGE, policy_cmd};
 
 /// containers/image's system-wide registries.d.
 const DEFAULT_REGISTRIES_D: &str = "/etc/containers/registries.d";
-/// Key, certificate and keyring files a policy names are small; a larger
-/// file is a mistake (or an attack), not trust material.
-const MAX_TRUST_FILE_SIZE: usize = 16 << 20;
 
 #[derive(Args, Debug)]
 pub(crate) struct VerifyArgs {
@@ -47,15 +44,6 @@ pub(crate) struct VerifyArgs {
     registry: RegistryArgs,
     #[arg(long, value_enum, default_value_t = Output::Text)]
     output: Output,
-}
-
-/// Reads policy-named files from the file system, bounded in size.
-struct FsTrustFiles;
-
-impl TrustFiles for FsTrustFiles {
-    fn read(&self, path: &Path) -> Result<Vec<u8>, String> {
-        read_limited(path, MAX_TRUST_FILE_SIZE).map_err(|e| format!("{e:#}"))
-    }
 }
 
 /// What was looked at, for the report.
@@ -200,29 +188,11 @@ async fn fetch(
     if !needs_signatures {
         return Ok((resolved.manifest_digest, Vec::new()));
     }
-    // Lookaside signatures first, then attachments, in containers/image's
-    // order (which decides the numbering in the report).
-    let lookaside = registries_d.lookaside_base(&resolved.source, LookasideAccess::Read)?;
-    inspected.lookaside = lookaside
-        .signature_url(&resolved.manifest_digest, 1)
-        .ok()
-        .map(|u| u.to_string());
-    let mut signatures = registry
-        .lookaside_signatures(&lookaside, &resolved.manifest_digest)
-        .await?;
-    inspected.lookaside_signatures = signatures.len();
-    let use_attachments = registries_d.use_sigstore_attachments(&resolved.source);
-    inspected.sigstore_attachments = Some(use_attachments);
-    if use_attachments {
-        signatures.extend(
-            registry
-                .sigstore_attachments(&resolved)
-                .await?
-                .into_iter()
-                .map(Signature::Sigstore),
-        );
-    }
-    Ok((resolved.manifest_digest, signatures))
+    let found = registry.signatures(registries_d, &resolved).await?;
+    inspected.lookaside = found.lookaside_url;
+    inspected.lookaside_signatures = found.lookaside_count;
+    inspected.sigstore_attachments = Some(found.sigstore_attachments);
+    Ok((resolved.manifest_digest, found.signatures))
 }
 
 fn evaluate(
@@ -234,7 +204,7 @@ fn evaluate(
     let sigstore = criguard_sigstore::Verifier::new();
     let gpg = criguard_simple_signing::Verifier::new();
     Evaluator {
-        files: &FsTrustFiles,
+        files: &criguard_serve::FsTrustFiles,
         simple_signing: Some(&gpg),
         sigstore: Some(&sigstore),
     }

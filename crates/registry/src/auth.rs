@@ -16,7 +16,7 @@ use crate::Error;
 const MAX_AUTH_FILE_SIZE: u64 = 4 << 20;
 
 /// How to authenticate to one registry.
-#[derive(Clone, PartialEq, Eq, Default)]
+#[derive(Clone, PartialEq, Eq, Hash, Default)]
 pub enum Credentials {
     #[default]
     Anonymous,

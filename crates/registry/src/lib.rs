@@ -9,9 +9,11 @@
 //! *which bytes* those are, so every path that could substitute bytes (a
 //! mirror, a manifest list, a tag) ends in a digest check.
 //!
-//! Protocol, token authentication and blob transfers are oci-client's;
-//! manifest GETs are made here (see `transport`) because oci-client gives
-//! no size limit and no Content-Type for them.
+//! Token authentication and pushes are oci-client's; manifest and blob GETs
+//! are made here (see `transport`) because oci-client gives no size limit
+//! and no Content-Type for manifests, and repeats its authentication
+//! exchange for every blob. A token exchange's outcome is reused for a
+//! short while per repository.
 //!
 //! Plain HTTP is used only for registries that registries.conf marks
 //! `insecure = true`, and only after HTTPS (with certificate checks off, as
@@ -24,6 +26,7 @@ mod lookaside;
 mod manifest;
 mod platform;
 mod registry;
+mod signatures;
 mod transport;
 
 pub use auth::{AuthFile, Credentials, default_paths as default_auth_file_paths};
@@ -33,6 +36,7 @@ pub use manifest::{
 };
 pub use platform::Platform;
 pub use registry::{DEADLINE_TIMEOUTS, DEFAULT_TIMEOUT, Registry, RegistryConfig, ResolvedImage};
+pub use signatures::ImageSignatures;
 
 /// containers/image's `iolimits.MaxManifestBodySize`, also applied to `.sig`
 /// manifests.

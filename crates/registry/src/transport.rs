@@ -11,11 +11,12 @@
 //! manifest is acceptable) from the Content-Type. The Authorization header
 //! for those GETs is the one oci-client obtained.
 
+use std::collections::HashMap;
 use std::error::Error as _;
 use std::future::Future;
-use std::time::Duration;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
-use futures_util::StreamExt as _;
 use oci_client::RegistryOperation;
 use oci_client::client::{ClientConfig, ClientProtocol};
 use oci_client::errors::{OciDistributionError, OciEnvelope, OciErrorCode};
@@ -29,6 +30,22 @@ pub(crate) const USER_AGENT: &str = concat!("criguard/", env!("CARGO_PKG_VERSION
 /// Error bodies are read for their message only.
 const MAX_ERROR_BODY: usize = 64 << 10;
 
+/// How long the outcome of a token exchange is reused for further
+/// operations on the same repository. Registries issue tokens for at least
+/// 60 s (Docker Hub: 300 s); reusing them saves a ping and a token request
+/// per operation, which a node pulling many images needs.
+const AUTHORIZATION_REUSE: Duration = Duration::from_secs(50);
+/// Beyond this many repositories the reuse table starts again empty.
+const MAX_REUSED_AUTHORIZATIONS: usize = 1024;
+
+/// Which token exchange an authorization came from.
+#[derive(Clone, PartialEq, Eq, Hash)]
+struct AuthorizationKey {
+    repository: String,
+    push: bool,
+    credentials: Credentials,
+}
+
 /// One registry host reached with one scheme and one TLS policy.
 pub(crate) struct Endpoint {
     /// `host[:port]` as in the reference, for messages.
@@ -37,6 +54,7 @@ pub(crate) struct Endpoint {
     timeout: Duration,
     http: reqwest::Client,
     pub(crate) oci: oci_client::Client,
+    authorizations: Mutex<HashMap<AuthorizationKey, (Option<HeaderValue>, Instant)>>,
 }
 
 impl Endpoint {
@@ -93,7 +111,32 @@ impl Endpoint {
             timeout,
             http,
             oci,
+            authorizations: Mutex::new(HashMap::new()),
         })
+    }
+
+    fn lock_authorizations(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<AuthorizationKey, (Option<HeaderValue>, Instant)>> {
+        // Plain inserts and removals: a panic elsewhere cannot leave the
+        // table inconsistent.
+        self.authorizations
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn reused_authorization(&self, key: &AuthorizationKey) -> Option<Option<HeaderValue>> {
+        let table = self.lock_authorizations();
+        let (authorization, when) = table.get(key)?;
+        (when.elapsed() < AUTHORIZATION_REUSE).then(|| authorization.clone())
+    }
+
+    fn remember_authorization(&self, key: AuthorizationKey, authorization: Option<HeaderValue>) {
+        let mut table = self.lock_authorizations();
+        if table.len() >= MAX_REUSED_AUTHORIZATIONS {
+            table.clear();
+        }
+        table.insert(key, (authorization, Instant::now()));
     }
 
     /// Runs one request (or one short exchange, like oci-client's ping and
@@ -156,6 +199,7 @@ pub(crate) struct Session<'a> {
     pub(crate) repository: String,
     authorization: Option<HeaderValue>,
     credentials_given: bool,
+    key: AuthorizationKey,
 }
 
 impl<'a> Session<'a> {
@@ -170,13 +214,23 @@ impl<'a> Session<'a> {
             repository.to_owned(),
             "latest".to_owned(),
         );
+        let key = AuthorizationKey {
+            repository: repository.to_owned(),
+            push: matches!(operation, RegistryOperation::Push),
+            credentials: credentials.clone(),
+        };
         let mut session = Session {
             endpoint,
             oci_ref,
             repository: repository.to_owned(),
             authorization: None,
             credentials_given: !credentials.is_anonymous(),
+            key,
         };
+        if let Some(authorization) = endpoint.reused_authorization(&session.key) {
+            session.authorization = authorization;
+            return Ok(session);
+        }
         let auth = credentials.to_oci();
         let token = endpoint
             .timed(async {
@@ -202,6 +256,7 @@ impl<'a> Session<'a> {
             (None, Credentials::Bearer(token)) => header_value(&format!("Bearer {token}")),
             (None, Credentials::Anonymous) => None,
         };
+        endpoint.remember_authorization(session.key.clone(), session.authorization.clone());
         Ok(session)
     }
 
@@ -225,20 +280,8 @@ impl<'a> Session<'a> {
         );
         self.endpoint
             .timed(async {
-                let mut request = self
-                    .endpoint
-                    .http
-                    .get(&url)
-                    .header(ACCEPT, crate::manifest::ACCEPTED.join(", "));
-                if let Some(authorization) = &self.authorization {
-                    request = request.header(AUTHORIZATION, authorization.clone());
-                }
-                let mut response = request.send().await.map_err(|e| self.reqwest_error(&e))?;
-                let status = response.status();
-                if status != StatusCode::OK {
-                    let body = read_some(&mut response, MAX_ERROR_BODY).await;
-                    return Err(self.status_error(status, &body, &url, Some(display)));
-                }
+                let accept = crate::manifest::ACCEPTED.join(", ");
+                let mut response = self.get(&url, Some(&accept), Some(display)).await?;
                 let header = |name| {
                     response
                         .headers()
@@ -251,23 +294,11 @@ impl<'a> Session<'a> {
                     "docker-content-digest",
                 ))
                 .filter(|d| !d.is_empty());
-                let announced = header(CONTENT_LENGTH).and_then(|v| v.parse::<u64>().ok());
-                let too_large = |detail: String| Error::TooLarge {
-                    what: format!("manifest {display}"),
-                    limit,
-                    detail,
-                };
-                let mut body = LimitedBody::new(limit, announced)
-                    .map_err(|len| too_large(format!("Content-Length is {len}")))?;
-                while let Some(chunk) =
-                    response.chunk().await.map_err(|e| self.reqwest_error(&e))?
-                {
-                    if !body.push(&chunk) {
-                        return Err(too_large(format!("more than {limit} bytes received")));
-                    }
-                }
+                let body = self
+                    .read_body(&mut response, &format!("manifest {display}"), limit)
+                    .await?;
                 Ok(FetchedManifest {
-                    body: body.into_bytes(),
+                    body,
                     content_type,
                     digest_header,
                 })
@@ -276,34 +307,81 @@ impl<'a> Session<'a> {
     }
 
     /// A blob of at most `limit` bytes, its digest verified by oci-client.
+    /// A GET with this session's authorization; anything but 200 is an
+    /// error naming the status (and `manifest`, for a 404).
+    async fn get(
+        &self,
+        url: &str,
+        accept: Option<&str>,
+        manifest: Option<&str>,
+    ) -> Result<reqwest::Response, Error> {
+        let mut request = self.endpoint.http.get(url);
+        if let Some(accept) = accept {
+            request = request.header(ACCEPT, accept);
+        }
+        if let Some(authorization) = &self.authorization {
+            request = request.header(AUTHORIZATION, authorization.clone());
+        }
+        let mut response = request.send().await.map_err(|e| self.reqwest_error(&e))?;
+        let status = response.status();
+        if status != StatusCode::OK {
+            let body = read_some(&mut response, MAX_ERROR_BODY).await;
+            return Err(self.status_error(status, &body, url, manifest));
+        }
+        Ok(response)
+    }
+
+    /// The body of `response`, refused beyond `limit` bytes, announced or
+    /// received.
+    async fn read_body(
+        &self,
+        response: &mut reqwest::Response,
+        what: &str,
+        limit: usize,
+    ) -> Result<Vec<u8>, Error> {
+        let too_large = |detail: String| Error::TooLarge {
+            what: what.to_owned(),
+            limit,
+            detail,
+        };
+        let announced = response
+            .headers()
+            .get(CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        let mut body = LimitedBody::new(limit, announced)
+            .map_err(|len| too_large(format!("Content-Length is {len}")))?;
+        while let Some(chunk) = response.chunk().await.map_err(|e| self.reqwest_error(&e))? {
+            if !body.push(&chunk) {
+                return Err(too_large(format!("more than {limit} bytes received")));
+            }
+        }
+        Ok(body.into_bytes())
+    }
+
+    /// A blob, bounded by `limit`. Fetched with our own client, like
+    /// manifests: oci-client's blob stream repeats its authentication
+    /// exchange on every call to a registry that issues no tokens, which
+    /// doubles the cost of reading a signature. Redirects (to blob storage)
+    /// are followed; reqwest drops the Authorization header when one
+    /// leaves the registry's host.
     pub(crate) async fn get_blob(
         &self,
         digest: &str,
         what: &str,
         limit: usize,
     ) -> Result<Vec<u8>, Error> {
+        let url = format!(
+            "{}://{}/v2/{}/blobs/{}",
+            self.endpoint.scheme,
+            self.url_host(),
+            self.repository,
+            digest
+        );
         self.endpoint
             .timed(async {
-                let mut stream = self
-                    .endpoint
-                    .oci
-                    .pull_blob_stream(&self.oci_ref, digest)
-                    .await
-                    .map_err(|e| self.oci_error(e, Some(digest)))?;
-                let too_large = |detail: String| Error::TooLarge {
-                    what: what.to_owned(),
-                    limit,
-                    detail,
-                };
-                let mut body = LimitedBody::new(limit, stream.content_length)
-                    .map_err(|len| too_large(format!("Content-Length is {len}")))?;
-                while let Some(chunk) = stream.next().await {
-                    let chunk = chunk.map_err(|e| self.io_error(e, what))?;
-                    if !body.push(&chunk) {
-                        return Err(too_large(format!("more than {limit} bytes received")));
-                    }
-                }
-                Ok(body.into_bytes())
+                let mut response = self.get(&url, None, None).await?;
+                self.read_body(&mut response, what, limit).await
             })
             .await
     }
@@ -359,6 +437,8 @@ impl<'a> Session<'a> {
     }
 
     fn unauthorized(&self, detail: String) -> Error {
+        // A reused token may have expired early: exchange it anew next time.
+        self.endpoint.lock_authorizations().remove(&self.key);
         if self.credentials_given {
             Error::CredentialsRejected {
                 host: self.endpoint.host.clone(),

@@ -248,6 +248,19 @@ async fn bearer_token_rejected_and_accepted() {
                 && r.path.contains("scope=repository%3Aapp%3Apull")),
         "the token request asks for pull access to the repository"
     );
+
+    // A second operation on the repository reuses the token: no new
+    // ping, no new token request.
+    let token_requests = || {
+        server
+            .requests()
+            .iter()
+            .filter(|r| r.path.starts_with("/token"))
+            .count()
+    };
+    let before = token_requests();
+    right.resolve(&image, &amd64()).await.unwrap();
+    assert_eq!(token_requests(), before);
 }
 
 #[tokio::test]

@@ -40,7 +40,7 @@ use criguard_testutil::{
 };
 use serde_json::Value;
 
-use common::{Setup, criguard_binary};
+use common::{Setup, criguard_binary, load_average, version};
 
 const PASSWORD: &str = "bench-password";
 
@@ -180,27 +180,6 @@ fn check_once(setup: &Setup, bench: &Bench, image: &str, accepts: bool) {
         if accepts { "refused" } else { "accepted" },
         if accepts { "accept" } else { "refuse" },
     );
-}
-
-/// The first line `program ARG` prints, e.g. "skopeo version 1.18.0".
-fn version(program: &Path, arg: &str) -> String {
-    let out = run_with_timeout(Command::new(program).arg(arg), Duration::from_secs(60));
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    text.lines()
-        .find(|l| !l.trim().is_empty())
-        .unwrap_or("?")
-        .trim()
-        .to_string()
-}
-
-fn load_average() -> String {
-    fs::read_to_string("/proc/loadavg")
-        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_else(|_| "?".to_string())
 }
 
 /// hyperfine's figures for one command, in milliseconds.

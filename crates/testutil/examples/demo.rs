@@ -22,7 +22,7 @@ use std::process::{ExitCode, Output};
 use std::time::Duration;
 
 use criguard_testutil::image::{OCI_MANIFEST, upload_manifest};
-use criguard_testutil::{Blob, push_test_image, run_with_timeout};
+use criguard_testutil::{Blob, Containerd, CriguardDaemon, cri, push_test_image, run_with_timeout};
 
 use common::{Setup, criguard_binary};
 
@@ -79,6 +79,20 @@ impl Demo {
         );
     }
 
+    /// `criguard sign --key` of `image`, which must succeed.
+    fn sign(&self, key: &Path, password: &Path, image: &str) {
+        self.step(&[
+            "sign".as_ref(),
+            "--key".as_ref(),
+            key.as_os_str(),
+            "--password-file".as_ref(),
+            password.as_os_str(),
+            "--registries-conf".as_ref(),
+            self.setup.registries_conf.as_os_str(),
+            image.as_ref(),
+        ]);
+    }
+
     /// `criguard verify` of `image`, checked against `expect`.
     fn verify(&mut self, what: &str, image: &str, expect: Expect) {
         println!("\n--- {what}");
@@ -125,6 +139,147 @@ impl Demo {
                 self.failures.push(format!("{what}: {p}"));
             }
         }
+    }
+}
+
+/// The node: containerd (Debian's, private dirs, the demo registry as its
+/// http mirror) with `criguard serve` in front, and a CRI client doing
+/// what the kubelet does.
+fn node(demo: &mut Demo, key: &Path, password: &Path) {
+    println!("\n== The node: criguard serve between the kubelet and containerd");
+    let fresh = push_test_image(&demo.setup.registry, "demo/app", "v2", "the app, version 2");
+    demo.sign(key, password, &fresh.by_tag());
+    let host = demo.setup.registry.host();
+    let containerd = Containerd::start(&[(&host, &host)]);
+    println!(
+        "containerd (pid {}) serves CRI on {}",
+        containerd.pid().expect("containerd is running"),
+        demo.show(containerd.socket())
+    );
+    let config = format!(
+        "policy = \"{}\"\npolicy_dir = \"{}\"\nregistries_d = \"{}\"\nregistries_conf = \"{}\"\n",
+        demo.setup.path("policy.json").display(),
+        demo.setup.path("policies").display(),
+        demo.setup.registries_d.display(),
+        demo.setup.registries_conf.display()
+    );
+    let daemon = CriguardDaemon::start(&demo.criguard, containerd.socket(), &config);
+    println!(
+        "criguard serve (pid {}) listens on {}; the kubelet would be started with\n  \
+         --container-runtime-endpoint=unix://{}",
+        daemon.pid().expect("criguard is running"),
+        demo.show(daemon.socket()),
+        demo.show(daemon.socket())
+    );
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    let pull = |image: &str| {
+        runtime.block_on(async {
+            let mut client = cri::image_client(cri::connect(daemon.socket()).await);
+            let mut request = cri::pull_request(image);
+            request.sandbox_config = Some(cri::v1::PodSandboxConfig {
+                metadata: Some(cri::v1::PodSandboxMetadata {
+                    name: "demo".to_owned(),
+                    namespace: "default".to_owned(),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            });
+            client
+                .pull_image(request)
+                .await
+                .map(|r| r.into_inner().image_ref)
+        })
+    };
+    let in_containerd = |image: &str| {
+        runtime.block_on(async {
+            let mut client = cri::image_client(cri::connect(containerd.socket()).await);
+            client
+                .image_status(cri::v1::ImageStatusRequest {
+                    image: Some(cri::image_spec(image)),
+                    verbose: false,
+                })
+                .await
+                .ok()
+                .and_then(|r| r.into_inner().image)
+        })
+    };
+    for (what, image, digest, allowed) in [
+        (
+            "6. kubelet pulls the signed image through criguard",
+            fresh.by_tag(),
+            fresh.digest.clone(),
+            true,
+        ),
+        (
+            "7. kubelet pulls the unsigned image through criguard",
+            format!("{host}/demo/unsigned:v1"),
+            String::new(),
+            false,
+        ),
+        (
+            "8. kubelet pulls the tampered tag through criguard",
+            format!("{host}/demo/app:v1"),
+            String::new(),
+            false,
+        ),
+    ] {
+        println!("\n--- {what}\nPullImage {{ image: {image:?}, namespace: \"default\" }}");
+        let result = pull(&image);
+        let problem = match (&result, allowed) {
+            (Ok(image_ref), true) => {
+                println!("=> image_ref {image_ref}");
+                let pinned = format!("{host}/demo/app@{digest}");
+                match in_containerd(&pinned) {
+                    Some(found) => {
+                        println!("containerd now has {:?}", found.repo_digests);
+                        None
+                    }
+                    None => Some(format!("containerd has no {pinned}")),
+                }
+            }
+            (Err(status), false) => {
+                println!("=> gRPC {:?}: {}", status.code(), status.message());
+                if status.code() == tonic::Code::Unknown
+                    && status.message().starts_with("SignatureValidationFailed: ")
+                    && in_containerd(&image).is_none()
+                {
+                    None
+                } else {
+                    Some("expected SignatureValidationFailed and no image in containerd".to_owned())
+                }
+            }
+            (Ok(_), false) => Some("expected a refusal, the pull was allowed".to_owned()),
+            (Err(status), true) => Some(format!("expected the pull to be allowed: {status}")),
+        };
+        demo.checked += 1;
+        match problem {
+            None => println!(
+                "=> as expected: {}",
+                if allowed { "PULLED" } else { "REFUSED" }
+            ),
+            Some(p) => {
+                println!("=> NOT AS EXPECTED: {p}");
+                demo.failures.push(format!("{what}: {p}"));
+            }
+        }
+    }
+    println!("\ncriguard's audit lines (JSON, one per decision):");
+    for line in daemon.audit() {
+        println!(
+            "    {} {} {} {} {}",
+            line["operation"], line["verdict"], line["image"], line["digest"], line["reason"]
+        );
+    }
+    println!("\nfrom its /metrics:");
+    for line in daemon
+        .metrics()
+        .lines()
+        .filter(|l| l.starts_with("criguard_decisions_total"))
+    {
+        println!("    {line}");
     }
 }
 
@@ -180,17 +335,7 @@ fn main() -> ExitCode {
         password.as_os_str(),
     ]);
     let (key, public) = (keys.join("cosign.key"), keys.join("cosign.pub"));
-    let signed_tag = signed.by_tag();
-    demo.step(&[
-        "sign".as_ref(),
-        "--key".as_ref(),
-        key.as_os_str(),
-        "--password-file".as_ref(),
-        password.as_os_str(),
-        "--registries-conf".as_ref(),
-        demo.setup.registries_conf.as_os_str(),
-        signed_tag.as_ref(),
-    ]);
+    demo.sign(&key, &password, &signed.by_tag());
 
     println!("\n== What criguard reads: the policy, registries.d and registries.conf");
     let policy = demo.setup.policy(&public);
@@ -258,6 +403,8 @@ fn main() -> ExitCode {
         &signed.by_digest(),
         Expect::Allowed,
     );
+
+    node(&mut demo, &key, &password);
 
     println!();
     let failed = !demo.failures.is_empty();

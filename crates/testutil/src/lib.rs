@@ -1,5 +1,8 @@
 //! Test harnesses shared by the integration tests: a real `docker-registry`
-//! on 127.0.0.1, the peer tools (cosign, skopeo, gpg) and small OCI images.
+//! on 127.0.0.1, the peer tools (cosign, skopeo, gpg), small OCI images,
+//! and for the CRI proxy a real containerd ([`Containerd`]), a byte-level
+//! fake runtime ([`FakeRuntime`]), a CRI client generated from the upstream
+//! `api.proto` ([`cri`]) and raw gRPC helpers ([`grpc`]).
 //! Everything it starts it stops again, by PID.
 //!
 //! criguard must give containers/image's verdicts and read cosign's
@@ -29,8 +32,13 @@
 #![allow(clippy::expect_used, clippy::panic)]
 
 pub mod config;
+pub mod containerd;
 pub mod cosign;
+pub mod cri;
+pub mod daemon;
+pub mod fake_runtime;
 pub mod gpg;
+pub mod grpc;
 pub mod http;
 pub mod image;
 pub mod keyless;
@@ -41,8 +49,12 @@ pub mod skopeo;
 pub mod static_http;
 
 pub use config::{insecure_registries_conf, sigstore_key_policy};
+pub use containerd::Containerd;
 pub use cosign::{cosign_generate_key_pair, cosign_sign, cosign_sign_with, cosign_verify};
+pub use daemon::CriguardDaemon;
+pub use fake_runtime::{FakeRuntime, RecordedCall};
 pub use gpg::GpgHome;
+pub use grpc::{RawResponse, grpc_call_raw, grpc_call_raw_blocking, grpc_call_raw_body};
 pub use http::HttpResponse;
 pub use image::{
     Blob, ImageBuilder, OciImage, OciIndex, Pushed, PushedIndex, push_image, push_index,

@@ -78,6 +78,22 @@ pub(crate) fn wait_with_deadline(child: &mut Child, timeout: Duration) -> Option
     }
 }
 
+/// Sends SIGTERM to `child` (its PID, nothing else) and waits up to
+/// `timeout` for it to exit; then kills and reaps it and returns `None`.
+/// The shell's built-in kill does the sending: procps's /bin/kill is not
+/// essential in Debian, and std can only send SIGKILL. A failure to send
+/// means it already exited; the wait reaps it.
+pub(crate) fn terminate(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
+    let _ = std::process::Command::new("/bin/sh")
+        .args(["-c", "kill -TERM \"$1\"", "sh"])
+        .arg(child.id().to_string())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+    wait_with_deadline(child, timeout)
+}
+
 fn drain<R: Read + Send + 'static>(pipe: Option<R>) -> thread::JoinHandle<Vec<u8>> {
     thread::spawn(move || {
         let mut buf = Vec::new();

@@ -278,7 +278,7 @@ impl Drop for Registry {
     }
 }
 
-fn free_loopback_port() -> SocketAddr {
+pub(crate) fn free_loopback_port() -> SocketAddr {
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("binding 127.0.0.1:0");
     listener.local_addr().expect("local address of 127.0.0.1:0")
 }

@@ -83,3 +83,30 @@ pub(crate) fn criguard_binary(args: &mut impl Iterator<Item = OsString>) -> Path
     );
     path
 }
+
+/// The first line `program ARG` prints, e.g. "skopeo version 1.18.0".
+#[allow(dead_code)]
+pub(crate) fn version(program: &Path, arg: &str) -> String {
+    let out = criguard_testutil::run_with_timeout(
+        Command::new(program).arg(arg),
+        std::time::Duration::from_secs(60),
+    );
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    text.lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("?")
+        .trim()
+        .to_owned()
+}
+
+/// The machine's 1, 5 and 15 minute load averages, for the report.
+#[allow(dead_code)]
+pub(crate) fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "?".to_owned())
+}

@@ -1,0 +1,127 @@
+//! `criguard serve`: the node daemon, between the kubelet and the runtime.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::{Args, ValueEnum};
+use criguard_serve::{ConfigFile, DEFAULT_CONFIG, LogFormat};
+
+#[derive(Args, Debug)]
+pub(crate) struct ServeArgs {
+    /// The configuration file; flags override it.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// The socket the kubelet connects to (`unix:///path` or a path).
+    /// Default: /run/criguard/criguard.sock.
+    #[arg(long, value_name = "ENDPOINT")]
+    listen: Option<String>,
+    /// The runtime's socket (`unix:///path` or a path).
+    /// Default: /run/containerd/containerd.sock.
+    #[arg(long, value_name = "ENDPOINT")]
+    runtime_endpoint: Option<String>,
+    /// The global policy. Default: /etc/containers/policy.json.
+    #[arg(long, value_name = "FILE")]
+    policy: Option<PathBuf>,
+    /// Per-namespace policies, `<dir>/<namespace>.json`.
+    /// Default: /etc/criguard/policies.
+    #[arg(long, value_name = "DIR")]
+    policy_dir: Option<PathBuf>,
+    /// Directory of registries.d YAML files (where signatures are).
+    /// Default: /etc/containers/registries.d.
+    #[arg(long = "registries.d", value_name = "DIR")]
+    registries_d: Option<PathBuf>,
+    /// registries.conf (location rewrites, mirrors, insecure registries).
+    #[arg(long = "registries-conf", value_name = "FILE")]
+    registries_conf: Option<PathBuf>,
+    /// Credentials for signature fetches when the kubelet sends none.
+    #[arg(long, value_name = "FILE")]
+    authfile: Option<PathBuf>,
+    /// Time-out for each registry request, in seconds. Default: 30.
+    #[arg(long, value_name = "SECONDS")]
+    timeout: Option<u64>,
+    /// How long an allowed decision is reused, in seconds. Default: 600.
+    #[arg(long, value_name = "SECONDS")]
+    cache_ttl: Option<u64>,
+    /// How many decisions are cached. Default: 10000.
+    #[arg(long, value_name = "ENTRIES")]
+    cache_size: Option<u64>,
+    /// `host:port` for Prometheus metrics; "" turns them off.
+    /// Default: 127.0.0.1:9891.
+    #[arg(long, value_name = "ADDRESS")]
+    metrics_address: Option<String>,
+    /// Log format. Default: text.
+    #[arg(long, value_enum)]
+    log_format: Option<LogFormatArg>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum LogFormatArg {
+    Text,
+    Json,
+}
+
+pub(crate) fn run(args: ServeArgs) -> Result<ExitCode> {
+    let (config_path, required) = match &args.config {
+        Some(path) => (path.clone(), true),
+        None => (PathBuf::from(DEFAULT_CONFIG), false),
+    };
+    let file = ConfigFile::load(&config_path, required)?;
+    let flags = ConfigFile {
+        listen: args.listen,
+        runtime_endpoint: args.runtime_endpoint,
+        policy: args.policy,
+        policy_dir: args.policy_dir,
+        registries_d: args.registries_d,
+        registries_conf: args.registries_conf,
+        authfile: args.authfile,
+        registry_timeout_seconds: args.timeout,
+        cache_ttl_seconds: args.cache_ttl,
+        cache_size: args.cache_size,
+        metrics_address: args.metrics_address,
+        log_format: args.log_format.map(|f| match f {
+            LogFormatArg::Text => LogFormat::Text,
+            LogFormatArg::Json => LogFormat::Json,
+        }),
+        ..ConfigFile::default()
+    };
+    let settings = file.overridden_by(flags).settings(&config_path)?;
+    init_logging(settings.log_format);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(criguard_serve::run(settings, shutdown_signal()))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `RUST_LOG` picks what is logged (default `info`); audit lines are
+/// target `criguard::audit`.
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+    }
+}
+
+/// SIGTERM (systemd, kubelet-less shutdowns) or SIGINT.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
+        (Ok(mut term), Ok(mut int)) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+        }
+        _ => std::future::pending().await,
+    }
+}

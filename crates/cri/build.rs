@@ -1,0 +1,9 @@
+//! Generates the Rust types of `proto/cri.proto` with protox, so building
+//! needs no `protoc`.
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    println!("cargo:rerun-if-changed=proto/cri.proto");
+    let descriptors = protox::compile(["cri.proto"], ["proto"])?;
+    prost_build::Config::new().compile_fds(descriptors)?;
+    Ok(())
+}

@@ -1,0 +1,58 @@
+//! All the signatures of one image, from where registries.d says they are.
+
+use criguard_policy::Signature;
+use criguard_registries::{LookasideAccess, RegistriesD};
+
+use crate::Error;
+use crate::registry::{Registry, ResolvedImage};
+
+/// The signatures found for an image, and where they were looked for, so
+/// that a rejection for "no signature" can say where none was.
+#[derive(Debug, Clone, Default)]
+pub struct ImageSignatures {
+    /// Lookaside signatures first, then sigstore attachments: the order
+    /// containers/image numbers them in.
+    pub signatures: Vec<Signature>,
+    /// The URL of the first lookaside signature (password redacted).
+    pub lookaside_url: Option<String>,
+    /// How many of `signatures` came from the lookaside store.
+    pub lookaside_count: usize,
+    /// Whether registries.d let sigstore attachments be looked for.
+    pub sigstore_attachments: bool,
+}
+
+impl Registry {
+    /// Reads the lookaside store registries.d names for the repository the
+    /// image came from (its mirror, maybe), then, where registries.d turns
+    /// them on, the sigstore attachments next to it.
+    pub async fn signatures(
+        &self,
+        registries_d: &RegistriesD,
+        image: &ResolvedImage,
+    ) -> Result<ImageSignatures, Error> {
+        let lookaside = registries_d.lookaside_base(&image.source, LookasideAccess::Read)?;
+        let lookaside_url = lookaside
+            .signature_url(&image.manifest_digest, 1)
+            .ok()
+            .map(|u| u.to_string());
+        let mut signatures = self
+            .lookaside_signatures(&lookaside, &image.manifest_digest)
+            .await?;
+        let lookaside_count = signatures.len();
+        let sigstore_attachments = registries_d.use_sigstore_attachments(&image.source);
+        if sigstore_attachments {
+            signatures.extend(
+                self.sigstore_attachments(image)
+                    .await?
+                    .into_iter()
+                    .map(Signature::Sigstore),
+            );
+        }
+        Ok(ImageSignatures {
+            signatures,
+            lookaside_url,
+            lookaside_count,
+            sigstore_attachments,
+        })
+    }
+}

@@ -1,0 +1,267 @@
+//! `/etc/criguard/config.toml`, and the settings the daemon runs with.
+//!
+//! Every setting can also be given as a flag; a flag wins over the file,
+//! the file over the default. Unknown keys are errors: a misspelt
+//! `policy_dir` must not silently leave a node on the global policy.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::Error;
+
+pub const DEFAULT_CONFIG: &str = "/etc/criguard/config.toml";
+const DEFAULT_LISTEN: &str = "/run/criguard/criguard.sock";
+const DEFAULT_RUNTIME_ENDPOINT: &str = "/run/containerd/containerd.sock";
+/// containers/image's (and CRI-O's) system-wide policy.
+const DEFAULT_POLICY: &str = "/etc/containers/policy.json";
+/// `<dir>/<namespace>.json`, CRI-O's `signature_policy_dir` rule.
+const DEFAULT_POLICY_DIR: &str = "/etc/criguard/policies";
+const DEFAULT_REGISTRIES_D: &str = "/etc/containers/registries.d";
+const DEFAULT_METRICS_ADDRESS: &str = "127.0.0.1:9891";
+/// The largest config file read.
+const MAX_CONFIG_SIZE: usize = 1 << 20;
+
+/// The file, or the flags, before defaults are applied: `None` is "not
+/// said here".
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    /// The socket the kubelet connects to (`unix:///path` or a path).
+    pub listen: Option<String>,
+    /// The runtime's socket (`unix:///path` or a path).
+    pub runtime_endpoint: Option<String>,
+    /// The global policy.
+    pub policy: Option<PathBuf>,
+    /// Per-namespace policies, `<dir>/<namespace>.json`.
+    pub policy_dir: Option<PathBuf>,
+    pub registries_d: Option<PathBuf>,
+    /// registries.conf; by default /etc/containers/registries.conf and its
+    /// `.d` directory.
+    pub registries_conf: Option<PathBuf>,
+    /// Credentials for signature fetches the kubelet sent none for.
+    pub authfile: Option<PathBuf>,
+    /// Each registry request, connecting included.
+    pub registry_timeout_seconds: Option<u64>,
+    /// How long an allowed decision is reused.
+    pub cache_ttl_seconds: Option<u64>,
+    /// How many decisions (and, separately, signature lists) are kept.
+    pub cache_size: Option<u64>,
+    /// How long a tag's resolution to a digest is reused; 0 resolves every
+    /// pull. A reused resolution still pins the pull to a verified digest,
+    /// only perhaps not the newest one.
+    pub resolve_ttl_seconds: Option<u64>,
+    /// How often policy files are re-read even without a change
+    /// notification (file systems that send none).
+    pub policy_poll_seconds: Option<u64>,
+    /// `host:port` for `/metrics`; an empty string turns metrics off.
+    pub metrics_address: Option<String>,
+    pub log_format: Option<LogFormat>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Everything the daemon runs with, defaults applied and checked.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub listen: PathBuf,
+    pub runtime_endpoint: PathBuf,
+    pub policy: PathBuf,
+    pub policy_dir: PathBuf,
+    pub registries_d: PathBuf,
+    pub registries_conf: Option<PathBuf>,
+    pub authfile: Option<PathBuf>,
+    pub registry_timeout: Duration,
+    pub cache_ttl: Duration,
+    pub cache_size: u64,
+    pub resolve_ttl: Duration,
+    pub policy_poll: Duration,
+    pub metrics_address: Option<String>,
+    pub log_format: LogFormat,
+}
+
+impl ConfigFile {
+    /// Reads `path`. A missing file is an error only when `required` (it
+    /// was named on the command line); the default path may be absent.
+    pub fn load(path: &Path, required: bool) -> Result<ConfigFile, Error> {
+        let bytes = match crate::read_limited(path, MAX_CONFIG_SIZE) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => {
+                return Ok(ConfigFile::default());
+            }
+            Err(source) => {
+                return Err(Error::Read {
+                    path: path.to_owned(),
+                    source,
+                });
+            }
+        };
+        let text = String::from_utf8(bytes).map_err(|_| Error::Config {
+            path: path.to_owned(),
+            message: "not UTF-8".to_owned(),
+        })?;
+        toml::from_str(&text).map_err(|e| Error::Config {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })
+    }
+
+    /// `self` with every setting `overrides` has replaced.
+    pub fn overridden_by(self, overrides: ConfigFile) -> ConfigFile {
+        ConfigFile {
+            listen: overrides.listen.or(self.listen),
+            runtime_endpoint: overrides.runtime_endpoint.or(self.runtime_endpoint),
+            policy: overrides.policy.or(self.policy),
+            policy_dir: overrides.policy_dir.or(self.policy_dir),
+            registries_d: overrides.registries_d.or(self.registries_d),
+            registries_conf: overrides.registries_conf.or(self.registries_conf),
+            authfile: overrides.authfile.or(self.authfile),
+            registry_timeout_seconds: overrides
+                .registry_timeout_seconds
+                .or(self.registry_timeout_seconds),
+            cache_ttl_seconds: overrides.cache_ttl_seconds.or(self.cache_ttl_seconds),
+            cache_size: overrides.cache_size.or(self.cache_size),
+            resolve_ttl_seconds: overrides.resolve_ttl_seconds.or(self.resolve_ttl_seconds),
+            policy_poll_seconds: overrides.policy_poll_seconds.or(self.policy_poll_seconds),
+            metrics_address: overrides.metrics_address.or(self.metrics_address),
+            log_format: overrides.log_format.or(self.log_format),
+        }
+    }
+
+    /// Applies the defaults; `origin` names where a bad value came from.
+    pub fn settings(self, origin: &Path) -> Result<Settings, Error> {
+        let bad = |message: String| Error::Config {
+            path: origin.to_owned(),
+            message,
+        };
+        let socket = |value: Option<String>, default: &str, key: &str| {
+            criguard_cri::socket_path(value.as_deref().unwrap_or(default))
+                .map_err(|e| bad(format!("{key}: {e}")))
+        };
+        let seconds = |value: Option<u64>, default: u64, key: &str, min: u64| {
+            let value = value.unwrap_or(default);
+            if value < min {
+                return Err(bad(format!("{key} must be at least {min}")));
+            }
+            Ok(Duration::from_secs(value))
+        };
+        let absolute = |path: PathBuf, key: &str| {
+            if path.is_absolute() {
+                Ok(path)
+            } else {
+                Err(bad(format!("{key} {} is not absolute", path.display())))
+            }
+        };
+        let listen = socket(self.listen, DEFAULT_LISTEN, "listen")?;
+        let runtime_endpoint = socket(
+            self.runtime_endpoint,
+            DEFAULT_RUNTIME_ENDPOINT,
+            "runtime_endpoint",
+        )?;
+        if listen == runtime_endpoint {
+            return Err(bad(
+                "listen and runtime_endpoint are the same socket".to_owned()
+            ));
+        }
+        let cache_size = self.cache_size.unwrap_or(10_000);
+        if cache_size == 0 {
+            return Err(bad("cache_size must be at least 1".to_owned()));
+        }
+        Ok(Settings {
+            listen,
+            runtime_endpoint,
+            policy: self.policy.unwrap_or_else(|| DEFAULT_POLICY.into()),
+            policy_dir: absolute(
+                self.policy_dir.unwrap_or_else(|| DEFAULT_POLICY_DIR.into()),
+                "policy_dir",
+            )?,
+            registries_d: self
+                .registries_d
+                .unwrap_or_else(|| DEFAULT_REGISTRIES_D.into()),
+            registries_conf: self.registries_conf,
+            authfile: self.authfile,
+            registry_timeout: seconds(
+                self.registry_timeout_seconds,
+                30,
+                "registry_timeout_seconds",
+                1,
+            )?,
+            cache_ttl: seconds(self.cache_ttl_seconds, 600, "cache_ttl_seconds", 0)?,
+            cache_size,
+            resolve_ttl: seconds(self.resolve_ttl_seconds, 30, "resolve_ttl_seconds", 0)?,
+            policy_poll: seconds(self.policy_poll_seconds, 10, "policy_poll_seconds", 1)?,
+            metrics_address: Some(
+                self.metrics_address
+                    .unwrap_or_else(|| DEFAULT_METRICS_ADDRESS.to_owned()),
+            )
+            .filter(|a| !a.is_empty()),
+            log_format: self.log_format.unwrap_or(LogFormat::Text),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_win_over_the_file_and_the_file_over_defaults() {
+        let file: ConfigFile = toml::from_str(
+            "listen = \"unix:///tmp/a.sock\"\npolicy_dir = \"/p\"\ncache_ttl_seconds = 5\n",
+        )
+        .unwrap();
+        let flags = ConfigFile {
+            policy_dir: Some("/q".into()),
+            ..ConfigFile::default()
+        };
+        let settings = file.overridden_by(flags).settings(Path::new("c")).unwrap();
+        assert_eq!(settings.listen, Path::new("/tmp/a.sock"));
+        assert_eq!(settings.policy_dir, Path::new("/q"));
+        assert_eq!(settings.cache_ttl, Duration::from_secs(5));
+        assert_eq!(
+            settings.runtime_endpoint,
+            Path::new("/run/containerd/containerd.sock")
+        );
+        assert_eq!(settings.metrics_address.as_deref(), Some("127.0.0.1:9891"));
+    }
+
+    #[test]
+    fn mistakes_are_reported() {
+        assert!(toml::from_str::<ConfigFile>("policy_directory = \"/p\"").is_err());
+        for bad in [
+            "listen = \"relative.sock\"",
+            "policy_dir = \"relative\"",
+            "registry_timeout_seconds = 0",
+            "cache_size = 0",
+            "listen = \"/a\"\nruntime_endpoint = \"unix:///a\"",
+        ] {
+            let file: ConfigFile = toml::from_str(bad).unwrap();
+            assert!(file.settings(Path::new("c")).is_err(), "{bad}");
+        }
+        let off: ConfigFile = toml::from_str("metrics_address = \"\"").unwrap();
+        assert_eq!(off.settings(Path::new("c")).unwrap().metrics_address, None);
+    }
+
+    #[test]
+    fn the_shipped_example_says_the_defaults() {
+        let shipped: ConfigFile =
+            toml::from_str(include_str!("../../../deploy/config.toml")).unwrap();
+        let shipped = shipped.settings(Path::new("deploy/config.toml")).unwrap();
+        let defaults = ConfigFile::default().settings(Path::new("none")).unwrap();
+        assert_eq!(format!("{shipped:?}"), format!("{defaults:?}"));
+    }
+
+    #[test]
+    fn a_missing_default_file_is_fine_a_missing_named_one_is_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("config.toml");
+        assert!(ConfigFile::load(&missing, false).is_ok());
+        assert!(ConfigFile::load(&missing, true).is_err());
+    }
+}

@@ -1,0 +1,298 @@
+//! Prometheus metrics, served on a loopback address.
+//!
+//! Label values come from fixed sets (verdicts, reason classes, CRI method
+//! names), never from requests, so no client can grow the series count.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http_body_util::Full;
+use hyper::body::Bytes;
+use hyper_util::rt::TokioIo;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+use tokio::net::TcpListener;
+
+use crate::Error;
+
+/// The CRI v1 methods, for the pass-through latency label. Anything else
+/// is counted as `other`.
+const CRI_METHODS: &[&str] = &[
+    "Version",
+    "RunPodSandbox",
+    "StopPodSandbox",
+    "RemovePodSandbox",
+    "PodSandboxStatus",
+    "ListPodSandbox",
+    "StreamPodSandboxes",
+    "CreateContainer",
+    "StartContainer",
+    "StopContainer",
+    "RemoveContainer",
+    "ListContainers",
+    "StreamContainers",
+    "ContainerStatus",
+    "UpdateContainerResources",
+    "ReopenContainerLog",
+    "ExecSync",
+    "Exec",
+    "Attach",
+    "PortForward",
+    "ContainerStats",
+    "ListContainerStats",
+    "StreamContainerStats",
+    "PodSandboxStats",
+    "ListPodSandboxStats",
+    "StreamPodSandboxStats",
+    "UpdateRuntimeConfig",
+    "Status",
+    "CheckpointContainer",
+    "CheckpointPod",
+    "RestorePod",
+    "GetContainerEvents",
+    "ListMetricDescriptors",
+    "ListPodSandboxMetrics",
+    "StreamPodSandboxMetrics",
+    "RuntimeConfig",
+    "UpdatePodSandboxResources",
+    "ListImages",
+    "StreamImages",
+    "ImageStatus",
+    "PullImage",
+    "RemoveImage",
+    "ImageFsInfo",
+];
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DecisionLabels {
+    operation: &'static str,
+    verdict: &'static str,
+    reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OperationLabels {
+    operation: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CacheLabels {
+    cache: &'static str,
+    result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct MethodLabels {
+    method: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResultLabels {
+    result: &'static str,
+}
+
+/// Every metric the daemon exports.
+pub struct Metrics {
+    registry: Registry,
+    decisions: Family<DecisionLabels, Counter>,
+    verification: Family<OperationLabels, Histogram>,
+    cache: Family<CacheLabels, Counter>,
+    passthrough: Family<MethodLabels, Histogram>,
+    runtime_unavailable: Counter,
+    policy_reloads: Family<ResultLabels, Counter>,
+    registry_fetches: Family<FetchLabels, Counter>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct FetchLabels {
+    fetch: &'static str,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("criguard");
+        let decisions = Family::<DecisionLabels, Counter>::default();
+        registry.register(
+            "decisions",
+            "Pull and create decisions, by verdict and reason class",
+            decisions.clone(),
+        );
+        // 0.5 ms to about 16 s.
+        let verification = Family::<OperationLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.0005, 2.0, 16))
+        });
+        registry.register(
+            "verification_duration_seconds",
+            "Time to decide a pull or a create, cache hits included",
+            verification.clone(),
+        );
+        let cache = Family::<CacheLabels, Counter>::default();
+        registry.register(
+            "cache_lookups",
+            "Decision, signature and resolution cache lookups by result",
+            cache.clone(),
+        );
+        // 20 µs to about 0.65 s.
+        let passthrough = Family::<MethodLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.00002, 2.0, 16))
+        });
+        registry.register(
+            "passthrough_duration_seconds",
+            "Time from a forwarded call to the runtime's response headers",
+            passthrough.clone(),
+        );
+        let runtime_unavailable = Counter::default();
+        registry.register(
+            "runtime_unavailable",
+            "Calls answered Unavailable because the runtime could not be reached",
+            runtime_unavailable.clone(),
+        );
+        let policy_reloads = Family::<ResultLabels, Counter>::default();
+        registry.register(
+            "policy_reloads",
+            "Policy file changes applied, refused (invalid) or removed",
+            policy_reloads.clone(),
+        );
+        let registry_fetches = Family::<FetchLabels, Counter>::default();
+        registry.register(
+            "registry_fetches",
+            "Registry operations made (manifest resolutions, signature reads); concurrent \
+             requests for the same thing share one",
+            registry_fetches.clone(),
+        );
+        Metrics {
+            registry,
+            registry_fetches,
+            decisions,
+            verification,
+            cache,
+            passthrough,
+            runtime_unavailable,
+            policy_reloads,
+        }
+    }
+
+    pub(crate) fn decision(
+        &self,
+        operation: &'static str,
+        verdict: &'static str,
+        reason: &'static str,
+        elapsed: Duration,
+    ) {
+        self.decisions
+            .get_or_create(&DecisionLabels {
+                operation,
+                verdict,
+                reason,
+            })
+            .inc();
+        self.verification
+            .get_or_create(&OperationLabels { operation })
+            .observe(elapsed.as_secs_f64());
+    }
+
+    pub(crate) fn cache(&self, cache: &'static str, hit: bool) {
+        self.cache
+            .get_or_create(&CacheLabels {
+                cache,
+                result: if hit { "hit" } else { "miss" },
+            })
+            .inc();
+    }
+
+    pub(crate) fn passthrough(&self, path: &str, elapsed: Duration, unavailable: bool) {
+        let method = path
+            .rsplit('/')
+            .next()
+            .and_then(|m| CRI_METHODS.iter().find(|known| **known == m))
+            .copied()
+            .unwrap_or("other");
+        self.passthrough
+            .get_or_create(&MethodLabels { method })
+            .observe(elapsed.as_secs_f64());
+        if unavailable {
+            self.runtime_unavailable.inc();
+        }
+    }
+
+    pub(crate) fn registry_fetch(&self, fetch: &'static str) {
+        self.registry_fetches
+            .get_or_create(&FetchLabels { fetch })
+            .inc();
+    }
+
+    pub(crate) fn runtime_unavailable(&self) {
+        self.runtime_unavailable.inc();
+    }
+
+    pub fn policy_reload(&self, result: &'static str) {
+        self.policy_reloads
+            .get_or_create(&ResultLabels { result })
+            .inc();
+    }
+
+    /// The OpenMetrics text exposition.
+    pub fn encode(&self) -> String {
+        let mut text = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry);
+        text
+    }
+}
+
+/// Binds `address` now, so that a taken port fails the start, and serves
+/// `GET /metrics` on it from a background task.
+pub async fn serve_metrics(
+    address: &str,
+    metrics: Arc<Metrics>,
+) -> Result<std::net::SocketAddr, Error> {
+    let failed = |source| Error::Metrics {
+        address: address.to_owned(),
+        source,
+    };
+    let listener = TcpListener::bind(address).await.map_err(failed)?;
+    let bound = listener.local_addr().map_err(failed)?;
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            };
+            let metrics = Arc::clone(&metrics);
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(move |request: http::Request<_>| {
+                    let metrics = Arc::clone(&metrics);
+                    async move {
+                        let response = if request.uri().path() == "/metrics" {
+                            http::Response::builder()
+                                .header(
+                                    http::header::CONTENT_TYPE,
+                                    "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                                )
+                                .body(Full::new(Bytes::from(metrics.encode())))
+                        } else {
+                            http::Response::builder()
+                                .status(http::StatusCode::NOT_FOUND)
+                                .body(Full::new(Bytes::from_static(b"only /metrics is here\n")))
+                        };
+                        Ok::<_, Infallible>(response.unwrap_or_default())
+                    }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    Ok(bound)
+}
