@@ -11,8 +11,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-/// CRI-O's (and containers/image's) system-wide policy.
-const DEFAULT_POLICY: &str = "/etc/containers/policy.json";
+use criguard_serve::DEFAULT_POLICY;
 
 #[derive(Parser)]
 #[command(

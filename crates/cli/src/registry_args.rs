@@ -22,7 +22,7 @@ pub(crate) struct RegistryArgs {
     #[arg(long, value_name = "USER:PASSWORD")]
     pub(crate) creds: Option<String>,
     /// Time-out for each registry request, in seconds.
-    #[arg(long, value_name = "SECONDS", default_value_t = 30)]
+    #[arg(long, value_name = "SECONDS", default_value_t = criguard_registry::DEFAULT_TIMEOUT.as_secs())]
     pub(crate) timeout: u64,
 }
 

@@ -16,15 +16,13 @@ use criguard_policy::{
 };
 use criguard_reference::Digest;
 use criguard_registries::RegistriesD;
-use criguard_registry::{MAX_MANIFEST_SIZE, Platform, Registry};
+use criguard_registry::{ImageSignatures, MAX_MANIFEST_SIZE, Platform, Registry};
 use serde_json::json;
 
 use crate::policy_cmd::read_limited;
 use crate::registry_args::{RegistryArgs, runtime};
 use crate::{DEFAULT_POLICY, Output, USAGE, policy_cmd};
-
-/// containers/image's system-wide registries.d.
-const DEFAULT_REGISTRIES_D: &str = "/etc/containers/registries.d";
+use criguard_serve::DEFAULT_REGISTRIES_D;
 
 #[derive(Args, Debug)]
 pub(crate) struct VerifyArgs {
@@ -54,38 +52,18 @@ struct Inspected {
     platform: Option<String>,
     source: Option<String>,
     signatures: usize,
-    /// The first lookaside signature URL looked at (password redacted).
-    lookaside: Option<String>,
-    /// How many of the signatures came from the lookaside store.
-    lookaside_signatures: usize,
-    /// Whether registries.d let us look for sigstore attachments; `None`
-    /// where that does not apply (OCI layouts).
-    sigstore_attachments: Option<bool>,
+    /// Where signatures were looked for (without the signatures), for the
+    /// hints; `None` where that does not apply (OCI layouts) or was not
+    /// reached.
+    found: Option<ImageSignatures>,
 }
 
-/// Hints for the two usual causes of "no signature exists": sigstore
-/// attachments that registries.d does not turn on (containers/image only
-/// looks for them where it does, and so does criguard), and GPG signatures
-/// that are not where registries.d's `lookaside` says.
 fn notes(inspected: &Inspected, requirement_type: &str) -> Vec<String> {
-    let mut notes = Vec::new();
-    if requirement_type == "sigstoreSigned" && inspected.sigstore_attachments == Some(false) {
-        notes.push(
-            "registries.d does not set use-sigstore-attachments for this image, so its sigstore \
-             signatures were not looked for"
-                .to_owned(),
-        );
-    }
-    if requirement_type == "signedBy"
-        && inspected.lookaside_signatures == 0
-        && let Some(url) = &inspected.lookaside
-    {
-        notes.push(format!(
-            "no GPG signature at {url} (registries.d's lookaside for this image decides \
-             where they are read from)"
-        ));
-    }
-    notes
+    inspected
+        .found
+        .as_ref()
+        .map(|found| found.notes(requirement_type))
+        .unwrap_or_default()
 }
 
 pub(crate) fn run(args: &VerifyArgs) -> Result<ExitCode> {
@@ -188,11 +166,10 @@ async fn fetch(
     if !needs_signatures {
         return Ok((resolved.manifest_digest, Vec::new()));
     }
-    let found = registry.signatures(registries_d, &resolved).await?;
-    inspected.lookaside = found.lookaside_url;
-    inspected.lookaside_signatures = found.lookaside_count;
-    inspected.sigstore_attachments = Some(found.sigstore_attachments);
-    Ok((resolved.manifest_digest, found.signatures))
+    let mut found = registry.signatures(registries_d, &resolved).await?;
+    let signatures = std::mem::take(&mut found.signatures);
+    inspected.found = Some(found);
+    Ok((resolved.manifest_digest, signatures))
 }
 
 fn evaluate(

@@ -422,9 +422,37 @@ fn creates_are_checked_against_the_pods_namespace_policy() {
     assert!(message.contains(&node.unsigned.digest), "{message}");
     assert_eq!(fake.calls_to(PULL_IMAGE).len(), 1);
 
+    // A create naming the image only by its ID cannot be tied to a scope.
+    let id = format!("sha256:{}", "0f".repeat(32));
+    let request = encode(&create("app", "strict", &id, "", &[]));
+    let response = grpc_call_raw_blocking(socket, CREATE_CONTAINER, &request);
+    let message = assert_status(
+        &response,
+        UNKNOWN,
+        "SignatureValidationFailed: container \"app\"",
+    );
+    assert!(message.contains("only by its ID"), "{message}");
+
+    // An image volume that names no image criguard can read is refused,
+    // not passed over.
+    let request = encode(&create(
+        "app",
+        "dev",
+        "sha256:unsigned-id",
+        &unsigned,
+        &[("/empty", "", "")],
+    ));
+    let response = grpc_call_raw_blocking(socket, CREATE_CONTAINER, &request);
+    let message = assert_status(
+        &response,
+        3,
+        "criguard: container \"app\" in namespace \"dev\", image volume at /empty",
+    );
+    assert!(message.contains("no image is named"), "{message}");
+
     assert_eq!(
         daemon.metric("criguard_decisions_total{operation=\"create\",verdict=\"rejected\""),
-        2.0
+        3.0
     );
     let audit = daemon.audit();
     assert!(

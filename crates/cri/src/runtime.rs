@@ -149,7 +149,7 @@ impl Runtime {
         let message = ImageStatusRequest {
             image: Some(ImageSpec {
                 image: image.to_owned(),
-                user_specified_image: String::new(),
+                ..ImageSpec::default()
             }),
             verbose: false,
         }

@@ -145,7 +145,7 @@ mod tests {
         PullImageRequest {
             image: Some(ImageSpec {
                 image: image.to_owned(),
-                user_specified_image: String::new(),
+                ..ImageSpec::default()
             }),
             auth: Some(AuthConfig {
                 username: "u".to_owned(),

@@ -1,7 +1,7 @@
 //! The meaning of a policy.json, once it has been read and validated.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use criguard_reference::Reference;
 
@@ -50,6 +50,42 @@ pub enum Requirement {
 }
 
 impl Requirement {
+    fn push_trust_files<'a>(&'a self, files: &mut Vec<&'a Path>) {
+        let key_set = |set: &'a KeySet, files: &mut Vec<&'a Path>| match set {
+            KeySet::Path(path) => files.push(path),
+            KeySet::Paths(paths) => files.extend(paths.iter().map(PathBuf::as_path)),
+            KeySet::Data(_) | KeySet::Datas(_) => {}
+        };
+        let file = |source: &'a FileOrData, files: &mut Vec<&'a Path>| {
+            if let FileOrData::Path(path) = source {
+                files.push(path);
+            }
+        };
+        match self {
+            Self::SignedBy(signed_by) => match &signed_by.keys {
+                GpgKeys::Path(path) => files.push(path),
+                GpgKeys::Paths(paths) => files.extend(paths.iter().map(PathBuf::as_path)),
+                GpgKeys::Data(_) => {}
+            },
+            Self::SigstoreSigned(sigstore) => {
+                match &sigstore.trust {
+                    SigstoreTrust::PublicKeys(set) => key_set(set, files),
+                    SigstoreTrust::Fulcio(fulcio) => file(&fulcio.ca, files),
+                    SigstoreTrust::Pki(pki) => {
+                        file(&pki.ca_roots, files);
+                        if let Some(intermediates) = &pki.ca_intermediates {
+                            file(intermediates, files);
+                        }
+                    }
+                }
+                if let Some(rekor) = &sigstore.rekor_public_keys {
+                    key_set(rekor, files);
+                }
+            }
+            Self::InsecureAcceptAnything | Self::Reject | Self::SignedBaseLayer { .. } => {}
+        }
+    }
+
     /// The `type` value this requirement is written with.
     pub fn type_name(&self) -> &'static str {
         match self {
@@ -212,6 +248,24 @@ impl Policy {
         self.transports.values().map(|t| t.scopes.len()).sum()
     }
 
+    /// Every key, certificate and keyring file the policy names, sorted and
+    /// without repeats. The policy holds paths, not contents (files are
+    /// read at evaluation, as containers/image reads them), so whoever
+    /// caches verdicts must also watch these.
+    pub fn trust_files(&self) -> Vec<&Path> {
+        let mut files = Vec::new();
+        let all = std::iter::once(&self.default)
+            .chain(self.transports.values().flat_map(|t| t.scopes.values()));
+        for requirements in all {
+            for entry in &requirements.items {
+                entry.requirement.push_trust_files(&mut files);
+            }
+        }
+        files.sort_unstable();
+        files.dedup();
+        files
+    }
+
     /// Transport names the process knows nothing about; containers/image
     /// accepts them silently, which hides typos such as `dokcer`.
     pub fn unknown_transports(&self) -> Vec<&str> {
@@ -270,5 +324,40 @@ impl Requirements {
     /// The requirements in policy.json's own JSON form.
     pub fn to_json(&self) -> serde_json::Value {
         serde_json::Value::Array(self.items.iter().map(|e| e.json.clone()).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trust_files_are_every_named_file_once() {
+        let policy = Policy::from_bytes(
+            br#"{
+                "default": [{"type": "signedBy", "keyType": "GPGKeys", "keyPaths": ["/k/b.gpg", "/k/a.gpg"]}],
+                "transports": {"docker": {
+                    "a.example": [{"type": "sigstoreSigned", "keyPath": "/k/c.pub",
+                                   "signedIdentity": {"type": "matchRepository"}}],
+                    "b.example": [{"type": "sigstoreSigned",
+                                   "fulcio": {"caPath": "/k/fulcio.pem", "oidcIssuer": "https://i", "subjectEmail": "e@x"},
+                                   "rekorPublicKeyPath": "/k/rekor.pub",
+                                   "signedIdentity": {"type": "matchRepository"}}],
+                    "c.example": [{"type": "signedBy", "keyType": "GPGKeys", "keyPath": "/k/a.gpg"}],
+                    "d.example": [{"type": "sigstoreSigned", "keyData": "eA==",
+                                   "signedIdentity": {"type": "matchRepository"}}]
+                }}
+            }"#,
+            "test",
+        )
+        .unwrap();
+        let expected = [
+            "/k/a.gpg",
+            "/k/b.gpg",
+            "/k/c.pub",
+            "/k/fulcio.pem",
+            "/k/rekor.pub",
+        ];
+        assert_eq!(policy.trust_files(), expected.map(Path::new));
     }
 }

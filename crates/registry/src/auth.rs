@@ -94,14 +94,21 @@ impl AuthFile {
             path: path.to_owned(),
             source,
         };
-        let metadata = std::fs::metadata(path).map_err(read_error)?;
-        if metadata.len() > MAX_AUTH_FILE_SIZE {
+        // The limit bounds what is read, not what the file claims: a file
+        // that grows, or a FIFO, is cut off too.
+        use std::io::Read as _;
+        let mut bytes = Vec::new();
+        std::fs::File::open(path)
+            .map_err(read_error)?
+            .take(MAX_AUTH_FILE_SIZE + 1)
+            .read_to_end(&mut bytes)
+            .map_err(read_error)?;
+        if bytes.len() as u64 > MAX_AUTH_FILE_SIZE {
             return Err(Error::AuthFileSyntax {
                 path: path.to_owned(),
                 message: format!("the file is larger than {MAX_AUTH_FILE_SIZE} bytes"),
             });
         }
-        let bytes = std::fs::read(path).map_err(read_error)?;
         Self::from_bytes(path, &bytes)
     }
 

@@ -41,5 +41,6 @@ pub use signatures::ImageSignatures;
 /// containers/image's `iolimits.MaxManifestBodySize`, also applied to `.sig`
 /// manifests.
 pub const MAX_MANIFEST_SIZE: usize = 4 << 20;
-/// containers/image's `iolimits.MaxSignatureBodySize`, for each attachment.
-pub const MAX_SIGNATURE_SIZE: usize = 4 << 20;
+/// containers/image's `iolimits.MaxSignatureBodySize`, for each attachment
+/// (the policy engine's limit for a stored signature blob).
+pub use criguard_policy::MAX_SIGNATURE_SIZE;

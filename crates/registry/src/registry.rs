@@ -346,8 +346,8 @@ impl Registry {
             let payload = session
                 .get_blob(layer_digest.as_str(), &what, MAX_SIGNATURE_SIZE)
                 .await?;
-            // oci-client has verified the stream; the check is repeated on
-            // the bytes we keep because the policy trusts them.
+            // The only check that these are the bytes the manifest names:
+            // the policy trusts them from here on.
             digest::verify(&what, &layer_digest, &payload)?;
             signatures.push(SigstoreSignature {
                 mime_type: layer.media_type,

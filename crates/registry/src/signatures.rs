@@ -8,7 +8,7 @@ use crate::registry::{Registry, ResolvedImage};
 
 /// The signatures found for an image, and where they were looked for, so
 /// that a rejection for "no signature" can say where none was.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct ImageSignatures {
     /// Lookaside signatures first, then sigstore attachments: the order
     /// containers/image numbers them in.
@@ -19,6 +19,34 @@ pub struct ImageSignatures {
     pub lookaside_count: usize,
     /// Whether registries.d let sigstore attachments be looked for.
     pub sigstore_attachments: bool,
+}
+
+impl ImageSignatures {
+    /// Hints for the two usual causes of "no signature exists" under a
+    /// requirement of `requirement_type`: sigstore attachments that
+    /// registries.d does not turn on (containers/image only looks for them
+    /// where it does, and so does criguard), and GPG signatures that are not
+    /// where registries.d's `lookaside` says.
+    pub fn notes(&self, requirement_type: &str) -> Vec<String> {
+        let mut notes = Vec::new();
+        if requirement_type == "sigstoreSigned" && !self.sigstore_attachments {
+            notes.push(
+                "registries.d does not set use-sigstore-attachments for this image, so its \
+                 sigstore signatures were not looked for"
+                    .to_owned(),
+            );
+        }
+        if requirement_type == "signedBy"
+            && self.lookaside_count == 0
+            && let Some(url) = &self.lookaside_url
+        {
+            notes.push(format!(
+                "no GPG signature at {url} (registries.d's lookaside for this image decides \
+                 where they are read from)"
+            ));
+        }
+        notes
+    }
 }
 
 impl Registry {

@@ -306,7 +306,6 @@ impl<'a> Session<'a> {
             .await
     }
 
-    /// A blob of at most `limit` bytes, its digest verified by oci-client.
     /// A GET with this session's authorization; anything but 200 is an
     /// error naming the status (and `manifest`, for a 404).
     async fn get(
@@ -510,19 +509,11 @@ impl<'a> Session<'a> {
     }
 
     fn io_error(&self, err: std::io::Error, what: &str) -> Error {
-        if let Some(inner) = err.get_ref() {
-            if let Some(oci_client::errors::DigestError::VerificationError { expected, actual }) =
-                inner.downcast_ref::<oci_client::errors::DigestError>()
-            {
-                return Error::DigestMismatch {
-                    what: what.to_owned(),
-                    expected: expected.clone(),
-                    actual: actual.clone(),
-                };
-            }
-            if let Some(reqwest_err) = inner.downcast_ref::<reqwest::Error>() {
-                return self.reqwest_error(reqwest_err);
-            }
+        if let Some(reqwest_err) = err
+            .get_ref()
+            .and_then(|e| e.downcast_ref::<reqwest::Error>())
+        {
+            return self.reqwest_error(reqwest_err);
         }
         Error::Transport {
             host: self.endpoint.host.clone(),

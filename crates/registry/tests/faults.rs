@@ -44,6 +44,20 @@ fn serve_image(manifest: Vec<u8>) -> impl Fn(&Request) -> Response + Send + Sync
     }
 }
 
+/// Answers `/v2/app/manifests/{reference}` with `hit`, everything else with
+/// `otherwise`.
+async fn serve_manifest(reference: &str, hit: Response, otherwise: Response) -> FakeRegistry {
+    let path = format!("/v2/app/manifests/{reference}");
+    FakeRegistry::start(move |req: &Request| {
+        if req.path == path {
+            hit.clone()
+        } else {
+            otherwise.clone()
+        }
+    })
+    .await
+}
+
 #[tokio::test]
 async fn resolves_by_tag_and_digest_with_accept_header() {
     let manifest = image_manifest("plain");
@@ -81,11 +95,7 @@ async fn resolves_by_tag_and_digest_with_accept_header() {
 
 #[tokio::test]
 async fn connection_refused_names_the_host() {
-    let port = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.local_addr().unwrap().port()
-    };
-    let host = format!("127.0.0.1:{port}");
+    let host = dead_host();
     let registry = registry_for(&[&host], None, TIMEOUT);
     let err = registry
         .resolve(&reference(&format!("{host}/app:v1")), &amd64())
@@ -300,16 +310,14 @@ async fn server_error_names_status_and_host() {
 async fn oversized_manifest_is_refused_from_its_content_length() {
     // The server announces 5 MiB, sends 1 KiB and then stalls: the client
     // must refuse from the header, not wait for (or buffer) the body.
-    let server = FakeRegistry::start(|req: &Request| {
-        if req.path == "/v2/app/manifests/v1" {
-            Response::ok(OCI_MANIFEST, "").with_body(Body::StallAfter {
-                declared: 5 << 20,
-                prefix: vec![b' '; 1024],
-            })
-        } else {
-            Response::not_found("MANIFEST_UNKNOWN")
-        }
-    })
+    let server = serve_manifest(
+        "v1",
+        Response::ok(OCI_MANIFEST, "").with_body(Body::StallAfter {
+            declared: 5 << 20,
+            prefix: vec![b' '; 1024],
+        }),
+        Response::not_found("MANIFEST_UNKNOWN"),
+    )
     .await;
     let host = server.host();
     let registry = registry_for(&[&host], None, TIMEOUT);
@@ -335,27 +343,22 @@ async fn oversized_manifest_is_refused_from_its_content_length() {
 
 #[tokio::test]
 async fn oversized_chunked_manifest_is_refused() {
-    let server = FakeRegistry::start(|req: &Request| {
-        if req.path == "/v2/app/manifests/v1" {
-            Response::ok(OCI_MANIFEST, "")
-                .with_body(Body::Chunked(vec![b' '; MAX_MANIFEST_SIZE + 1]))
-        } else {
-            Response::not_found("MANIFEST_UNKNOWN")
-        }
-    })
+    let server = serve_manifest(
+        "v1",
+        Response::ok(OCI_MANIFEST, "").with_body(Body::Chunked(vec![b' '; MAX_MANIFEST_SIZE + 1])),
+        Response::not_found("MANIFEST_UNKNOWN"),
+    )
     .await;
     let err = resolve_error(&server, "app:v1").await;
     assert!(matches!(err, Error::TooLarge { .. }), "{err:?}");
     assert!(err.to_string().contains("exceeds 4 MiB limit"), "{err}");
 
     // Exactly at the limit is fine as far as size goes (it then fails as JSON).
-    let server = FakeRegistry::start(|req: &Request| {
-        if req.path == "/v2/app/manifests/v1" {
-            Response::ok(OCI_MANIFEST, "").with_body(Body::Chunked(vec![b' '; MAX_MANIFEST_SIZE]))
-        } else {
-            Response::not_found("MANIFEST_UNKNOWN")
-        }
-    })
+    let server = serve_manifest(
+        "v1",
+        Response::ok(OCI_MANIFEST, "").with_body(Body::Chunked(vec![b' '; MAX_MANIFEST_SIZE])),
+        Response::not_found("MANIFEST_UNKNOWN"),
+    )
     .await;
     let err = resolve_error(&server, "app:v1").await;
     assert!(matches!(err, Error::InvalidManifest { .. }), "{err:?}");
@@ -389,13 +392,11 @@ async fn manifest_not_matching_the_digest_asked_for() {
 async fn tag_with_a_wrong_digest_header_is_refused() {
     let served = image_manifest("tampered");
     let header = digest_of(b"something else");
-    let server = FakeRegistry::start(move |req: &Request| {
-        if req.path == "/v2/app/manifests/v1" {
-            Response::ok(OCI_MANIFEST, served.clone()).header("Docker-Content-Digest", &header)
-        } else {
-            Response::not_found("MANIFEST_UNKNOWN")
-        }
-    })
+    let server = serve_manifest(
+        "v1",
+        Response::ok(OCI_MANIFEST, served).header("Docker-Content-Digest", &header),
+        Response::not_found("MANIFEST_UNKNOWN"),
+    )
     .await;
     let err = resolve_error(&server, "app:v1").await;
     assert!(matches!(err, Error::DigestMismatch { .. }), "{err:?}");
@@ -447,16 +448,14 @@ async fn stalled_server_times_out_over_https_too() {
 async fn oversized_body_behind_a_stall_hits_the_time_out() {
     // 1 KiB announced and only 10 bytes sent: the whole-request time-out
     // covers reading the body, not just the headers.
-    let server = FakeRegistry::start(|req: &Request| {
-        if req.path == "/v2/app/manifests/v1" {
-            Response::ok(OCI_MANIFEST, "").with_body(Body::StallAfter {
-                declared: 1024,
-                prefix: b"{\"schemaVe".to_vec(),
-            })
-        } else {
-            Response::not_found("MANIFEST_UNKNOWN")
-        }
-    })
+    let server = serve_manifest(
+        "v1",
+        Response::ok(OCI_MANIFEST, "").with_body(Body::StallAfter {
+            declared: 1024,
+            prefix: b"{\"schemaVe".to_vec(),
+        }),
+        Response::not_found("MANIFEST_UNKNOWN"),
+    )
     .await;
     let host = server.host();
     let timeout = Duration::from_secs(1);
@@ -602,16 +601,14 @@ async fn index_instance_with_wrong_bytes_is_refused() {
 
 #[tokio::test]
 async fn schema1_manifests_are_refused() {
-    let server = FakeRegistry::start(|req: &Request| {
-        if req.path == "/v2/app/manifests/old" {
-            Response::ok(
-                "application/vnd.docker.distribution.manifest.v1+prettyjws",
-                r#"{"schemaVersion":1,"name":"app","tag":"old","fsLayers":[],"signatures":[]}"#,
-            )
-        } else {
-            Response::not_found("MANIFEST_UNKNOWN")
-        }
-    })
+    let server = serve_manifest(
+        "old",
+        Response::ok(
+            "application/vnd.docker.distribution.manifest.v1+prettyjws",
+            r#"{"schemaVersion":1,"name":"app","tag":"old","fsLayers":[],"signatures":[]}"#,
+        ),
+        Response::not_found("MANIFEST_UNKNOWN"),
+    )
     .await;
     let err = resolve_error(&server, "app:old").await;
     assert!(matches!(err, Error::Schema1 { .. }), "{err:?}");
@@ -752,14 +749,11 @@ async fn sigstore_manifest_with_wrong_content_type_is_refused() {
 #[tokio::test]
 async fn missing_sigstore_manifest_means_no_signatures() {
     for (status, code) in [(404, "MANIFEST_UNKNOWN"), (404, "NAME_UNKNOWN")] {
-        let manifest = image_manifest("unsigned");
-        let server = FakeRegistry::start(move |req: &Request| {
-            if req.path == "/v2/app/manifests/v1" {
-                Response::ok(OCI_MANIFEST, manifest.clone())
-            } else {
-                Response::new(status, format!(r#"{{"errors":[{{"code":"{code}"}}]}}"#))
-            }
-        })
+        let server = serve_manifest(
+            "v1",
+            Response::ok(OCI_MANIFEST, image_manifest("unsigned")),
+            Response::new(status, format!(r#"{{"errors":[{{"code":"{code}"}}]}}"#)),
+        )
         .await;
         let (registry, image) = resolve_app_v1(&server).await;
         assert!(
@@ -772,17 +766,14 @@ async fn missing_sigstore_manifest_means_no_signatures() {
     }
 
     // containers/image's third form: UNKNOWN with "not found", any status.
-    let manifest = image_manifest("unsigned");
-    let server = FakeRegistry::start(move |req: &Request| {
-        if req.path == "/v2/app/manifests/v1" {
-            Response::ok(OCI_MANIFEST, manifest.clone())
-        } else {
-            Response::new(
-                400,
-                r#"{"errors":[{"code":"UNKNOWN","message":"Not Found"}]}"#,
-            )
-        }
-    })
+    let server = serve_manifest(
+        "v1",
+        Response::ok(OCI_MANIFEST, image_manifest("unsigned")),
+        Response::new(
+            400,
+            r#"{"errors":[{"code":"UNKNOWN","message":"Not Found"}]}"#,
+        ),
+    )
     .await;
     let (registry, image) = resolve_app_v1(&server).await;
     assert!(
@@ -796,14 +787,11 @@ async fn missing_sigstore_manifest_means_no_signatures() {
 
 #[tokio::test]
 async fn sigstore_other_errors_fail() {
-    let manifest = image_manifest("unsigned");
-    let server = FakeRegistry::start(move |req: &Request| {
-        if req.path == "/v2/app/manifests/v1" {
-            Response::ok(OCI_MANIFEST, manifest.clone())
-        } else {
-            Response::new(503, "maintenance")
-        }
-    })
+    let server = serve_manifest(
+        "v1",
+        Response::ok(OCI_MANIFEST, image_manifest("unsigned")),
+        Response::new(503, "maintenance"),
+    )
     .await;
     let (registry, image) = resolve_app_v1(&server).await;
     let err = registry.sigstore_attachments(&image).await.unwrap_err();
@@ -852,22 +840,9 @@ async fn signature_layer_with_wrong_bytes_is_refused() {
 async fn mirror_serves_when_it_can_and_failures_are_all_reported() {
     let manifest = image_manifest("mirrored");
     let mirror = FakeRegistry::start(serve_image(manifest.clone())).await;
-    let dead_port = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.local_addr().unwrap().port()
-    };
-    let primary = format!("127.0.0.1:{dead_port}");
-    let conf_text = format!(
-        "[[registry]]\nprefix = \"example.test\"\nlocation = \"{primary}\"\ninsecure = true\n\n\
-         [[registry.mirror]]\nlocation = \"{}\"\ninsecure = true\n",
-        mirror.host()
-    );
-    let registry = Registry::new(RegistryConfig {
-        registries_conf: Some(conf(&conf_text)),
-        timeout: TIMEOUT,
-        ..RegistryConfig::default()
-    })
-    .unwrap();
+    let primary = dead_host();
+    let mirror_host = mirror.host();
+    let registry = mirrored_registry("example.test", &primary, &mirror_host, TIMEOUT);
     let asked = reference("example.test/app:v1");
     let image = registry.resolve(&asked, &amd64()).await.unwrap();
     assert_eq!(image.reference, asked);
@@ -878,15 +853,9 @@ async fn mirror_serves_when_it_can_and_failures_are_all_reported() {
     assert_eq!(image.manifest, manifest);
 
     // The mirror gone too: both failures are in the message.
-    let mirror_host = mirror.host();
     drop(mirror);
     tokio::time::sleep(Duration::from_millis(50)).await;
-    let registry = Registry::new(RegistryConfig {
-        registries_conf: Some(conf(&conf_text)),
-        timeout: TIMEOUT,
-        ..RegistryConfig::default()
-    })
-    .unwrap();
+    let registry = mirrored_registry("example.test", &primary, &mirror_host, TIMEOUT);
     let err = registry.resolve(&asked, &amd64()).await.unwrap_err();
     assert!(matches!(err, Error::AllSourcesFailed { .. }), "{err:?}");
     let text = err.to_string();

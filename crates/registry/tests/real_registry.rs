@@ -7,7 +7,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use common::{amd64, conf, insecure_conf, reference, registry_for};
+use common::{amd64, dead_host, insecure_conf, mirrored_registry, reference, registry_for};
 use criguard_policy::SigstoreSignature;
 use criguard_reference::Digest;
 use criguard_registry::{AuthFile, Credentials, Error, Registry, RegistryConfig};
@@ -200,21 +200,7 @@ async fn sigstore_attachments_round_trip_and_append() {
 async fn mirror_serves_while_the_primary_is_down() {
     let mirror = TestRegistry::start();
     let pushed = upload_image(&mirror, "team/app", "v1", &test_image("mirrored"));
-    let dead = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.local_addr().unwrap().to_string()
-    };
-    let conf_text = format!(
-        "[[registry]]\nprefix = \"registry.example\"\nlocation = \"{dead}\"\ninsecure = true\n\n\
-         [[registry.mirror]]\nlocation = \"{}\"\ninsecure = true\n",
-        mirror.host()
-    );
-    let registry = Registry::new(RegistryConfig {
-        registries_conf: Some(conf(&conf_text)),
-        timeout: TIMEOUT,
-        ..RegistryConfig::default()
-    })
-    .unwrap();
+    let registry = mirrored_registry("registry.example", &dead_host(), &mirror.host(), TIMEOUT);
 
     // Signed in the mirror's repository, where containers/image looks.
     let digest = Digest::parse(&pushed.digest).unwrap();

@@ -15,10 +15,11 @@ pub const DEFAULT_CONFIG: &str = "/etc/criguard/config.toml";
 const DEFAULT_LISTEN: &str = "/run/criguard/criguard.sock";
 const DEFAULT_RUNTIME_ENDPOINT: &str = "/run/containerd/containerd.sock";
 /// containers/image's (and CRI-O's) system-wide policy.
-const DEFAULT_POLICY: &str = "/etc/containers/policy.json";
+pub const DEFAULT_POLICY: &str = "/etc/containers/policy.json";
 /// `<dir>/<namespace>.json`, CRI-O's `signature_policy_dir` rule.
 const DEFAULT_POLICY_DIR: &str = "/etc/criguard/policies";
-const DEFAULT_REGISTRIES_D: &str = "/etc/containers/registries.d";
+/// containers/image's system-wide registries.d.
+pub const DEFAULT_REGISTRIES_D: &str = "/etc/containers/registries.d";
 const DEFAULT_METRICS_ADDRESS: &str = "127.0.0.1:9891";
 /// The largest config file read.
 const MAX_CONFIG_SIZE: usize = 1 << 20;
@@ -188,7 +189,7 @@ impl ConfigFile {
             authfile: self.authfile,
             registry_timeout: seconds(
                 self.registry_timeout_seconds,
-                30,
+                criguard_registry::DEFAULT_TIMEOUT.as_secs(),
                 "registry_timeout_seconds",
                 1,
             )?,

@@ -419,7 +419,10 @@ impl Enforcer {
         .await;
         match evaluated {
             Ok(decision) => Decided {
-                notes: notes(&decision, found),
+                notes: decision
+                    .rejection()
+                    .map(|r| found.notes(r.requirement_type))
+                    .unwrap_or_default(),
                 signatures: found.signatures.len(),
                 decision,
                 fetch: Duration::ZERO,
@@ -571,11 +574,10 @@ impl Enforcer {
         runtime: &Runtime,
         audit: &mut Audit,
     ) -> Result<(), Refusal> {
-        let name = if spec.user_specified_image.is_empty() {
-            spec.image.as_str()
-        } else {
-            spec.user_specified_image.as_str()
-        };
+        let name = [&spec.user_specified_image, &spec.image, &spec.image_ref]
+            .into_iter()
+            .find(|name| !name.is_empty())
+            .map_or("", String::as_str);
         audit.image = name.to_owned();
         if name.is_empty() {
             return Err(Refusal::Request("no image is named".to_owned()));
@@ -595,11 +597,10 @@ impl Enforcer {
                  cannot be found"
             ))
         })?;
-        let id = if spec.image.is_empty() {
-            name
-        } else {
-            spec.image.as_str()
-        };
+        let id = [&spec.image, &spec.image_ref]
+            .into_iter()
+            .find(|id| !id.is_empty())
+            .map_or(name, String::as_str);
         self.check_image(namespace, &reference, audit, async {
             let record = self
                 .pulls
@@ -799,10 +800,10 @@ impl Gate for Enforcer {
             .map(|m| m.name.clone())
             .unwrap_or_default();
         let mut images = vec![("image".to_owned(), config.image.unwrap_or_default())];
+        // Every image volume is checked; one that names no image the check
+        // can read is refused rather than passed over.
         for mount in config.mounts {
-            if let Some(spec) = mount.image
-                && !(spec.image.is_empty() && spec.user_specified_image.is_empty())
-            {
+            if let Some(spec) = mount.image {
                 images.push((format!("image volume at {}", mount.container_path), spec));
             }
         }
@@ -876,28 +877,6 @@ fn evaluate(
             signatures,
         },
     )
-}
-
-/// Hints for the usual causes of "no signature exists", as `verify` gives.
-fn notes(decision: &Decision, found: &ImageSignatures) -> Vec<String> {
-    let Some(rejection) = decision.rejection() else {
-        return Vec::new();
-    };
-    let mut notes = Vec::new();
-    if rejection.requirement_type == "sigstoreSigned" && !found.sigstore_attachments {
-        notes.push(
-            "registries.d does not set use-sigstore-attachments for this image, so its \
-             sigstore signatures were not looked for"
-                .to_owned(),
-        );
-    }
-    if rejection.requirement_type == "signedBy"
-        && found.lookaside_count == 0
-        && let Some(url) = &found.lookaside_url
-    {
-        notes.push(format!("no GPG signature at {url}"));
-    }
-    notes
 }
 
 /// An image name as the kubelet sends it, parsed as the docker transport

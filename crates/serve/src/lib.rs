@@ -16,7 +16,9 @@ mod files;
 mod metrics;
 mod policies;
 
-pub use config::{ConfigFile, DEFAULT_CONFIG, LogFormat, Settings};
+pub use config::{
+    ConfigFile, DEFAULT_CONFIG, DEFAULT_POLICY, DEFAULT_REGISTRIES_D, LogFormat, Settings,
+};
 pub use daemon::{registry_config, run};
 pub use enforcer::{CacheSettings, Enforcer, PullRecord, cri_reference};
 pub use error::Error;

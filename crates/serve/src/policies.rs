@@ -29,8 +29,10 @@ use crate::{Error, read_limited};
 pub struct LoadedPolicy {
     pub policy: Policy,
     pub path: PathBuf,
-    /// sha256 of the file's bytes: part of every decision's cache key, so
-    /// a change of policy is a change of key.
+    /// sha256 of the file's bytes and of every key, certificate and
+    /// keyring file it names: part of every decision's cache key, so that
+    /// a changed policy, or a key replaced under the same path, is a new
+    /// key and no cached allowance outlives the trust it was made with.
     pub digest: Digest,
 }
 
@@ -309,22 +311,38 @@ impl std::fmt::Display for Problem {
 /// that a change of error counts as a change) and its policy.
 fn read_policy(path: &Path) -> (Digest, Result<LoadedPolicy, Problem>) {
     match read_limited(path, criguard_policy::MAX_POLICY_SIZE) {
-        Ok(bytes) => {
-            let digest = sha256(&bytes);
-            let parsed = Policy::from_bytes(&bytes, &path.display().to_string())
-                .map(|policy| LoadedPolicy {
+        Ok(bytes) => match Policy::from_bytes(&bytes, &path.display().to_string()) {
+            Ok(policy) => {
+                let digest = content_digest(&bytes, &policy);
+                let loaded = LoadedPolicy {
                     policy,
                     path: path.to_owned(),
                     digest: digest.clone(),
-                })
-                .map_err(Problem::Invalid);
-            (digest, parsed)
-        }
+                };
+                (digest, Ok(loaded))
+            }
+            Err(error) => (sha256(&bytes), Err(Problem::Invalid(error))),
+        },
         Err(e) => (
             sha256(format!("\0unreadable: {e}").as_bytes()),
             Err(Problem::Read(e)),
         ),
     }
+}
+
+/// The policy's bytes, then each file it names with its content's digest
+/// (or its read error: a key that disappears is a change too). Key files
+/// live anywhere; the periodic reload re-reads them.
+fn content_digest(bytes: &[u8], policy: &Policy) -> Digest {
+    let mut all = bytes.to_vec();
+    for file in policy.trust_files() {
+        let content = match read_limited(file, crate::MAX_TRUST_FILE_SIZE) {
+            Ok(content) => sha256(&content).to_string(),
+            Err(e) => format!("unreadable: {e}"),
+        };
+        all.extend_from_slice(format!("\0{}\0{content}", file.display()).as_bytes());
+    }
+    sha256(&all)
 }
 
 /// `<namespace>.json` files whose names are Kubernetes namespace names
@@ -430,6 +448,35 @@ mod tests {
         std::fs::write(&global, ACCEPT).unwrap();
         policies.reload();
         assert_eq!(requirement(&policies, "").unwrap(), accept);
+    }
+
+    #[test]
+    fn a_key_replaced_under_the_same_path_is_a_new_policy() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("key.pub");
+        std::fs::write(&key, "first key").unwrap();
+        let global = dir.path().join("policy.json");
+        let policy = serde_json::json!({"default": [{"type": "sigstoreSigned", "keyPath": key,
+            "signedIdentity": {"type": "matchRepository"}}]});
+        std::fs::write(&global, policy.to_string()).unwrap();
+        let policies = Policies::load(&global, &dir.path().join("none")).unwrap();
+        let before = policies.for_namespace("").unwrap().digest.clone();
+        assert!(policies.reload().is_empty());
+        std::fs::write(&key, "second key").unwrap();
+        let outcomes = policies.reload();
+        assert!(
+            matches!(&outcomes[..], [ReloadOutcome::Applied { .. }]),
+            "{outcomes:?}"
+        );
+        let after = policies.for_namespace("").unwrap().digest.clone();
+        assert_ne!(before, after);
+        // A key that disappears changes it too.
+        std::fs::remove_file(&key).unwrap();
+        assert!(matches!(
+            &policies.reload()[..],
+            [ReloadOutcome::Applied { .. }]
+        ));
+        assert_ne!(policies.for_namespace("").unwrap().digest, after);
     }
 
     #[test]

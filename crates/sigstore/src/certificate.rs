@@ -53,16 +53,20 @@ pub(crate) fn strict_list(pem_bytes: &[u8]) -> Result<Vec<Vec<u8>>, String> {
 fn parse(der: &[u8]) -> Result<Certificate, String> {
     let cert =
         Certificate::from_der(der).map_err(|e| format!("x509: malformed certificate: {e}"))?;
-    let extensions = cert
-        .tbs_certificate()
-        .extensions()
-        .map_or(&[][..], Vec::as_slice);
+    let extensions = extensions(&cert);
     for (i, ext) in extensions.iter().enumerate() {
         if extensions[..i].iter().any(|e| e.extn_id == ext.extn_id) {
             return Err("x509: certificate contains duplicate extensions".to_owned());
         }
     }
     Ok(cert)
+}
+
+/// A certificate's extensions; none is an empty list.
+fn extensions(cert: &Certificate) -> &[x509_cert::ext::Extension] {
+    cert.tbs_certificate()
+        .extensions()
+        .map_or(&[][..], Vec::as_slice)
 }
 
 /// The signing certificate from the `dev.sigstore.cosign/certificate`
@@ -77,36 +81,40 @@ struct Leaf {
 
 impl Leaf {
     fn from_pem(pem_bytes: &[u8]) -> Result<Self, String> {
-        let mut certs =
-            strict_list(pem_bytes).map_err(|e| format!("parsing leaf certificate: {e}"))?;
-        match certs.len() {
-            0 => Err("no certificate found in signature certificate data".to_owned()),
-            1 => {
-                let der = certs.remove(0);
-                let cert = parse(&der).map_err(|e| format!("parsing leaf certificate: {e}"))?;
-                let extensions = cert
-                    .tbs_certificate()
-                    .extensions()
-                    .map_or(&[][..], Vec::as_slice);
-                let san = extensions
-                    .iter()
-                    .find(|e| e.extn_id == ID_CE_SUBJECT_ALT_NAME);
-                let names = san
-                    .and_then(|e| SubjectAltName::from_der(e.extn_value.as_bytes()).ok())
-                    .map(|san| san.0)
-                    .unwrap_or_default();
-                let san_critical = san.is_some_and(|e| e.critical);
-                Ok(Self {
-                    der,
-                    cert,
-                    names,
-                    san_critical,
-                })
+        let context = |e: String| format!("parsing leaf certificate: {e}");
+        // Every block is parsed before they are counted, as sigstore's
+        // `UnmarshalCertificatesFromPEM` does, so a bad block is reported
+        // as such whatever the count; each is parsed once.
+        let mut certs = pem::decode_all_strict(pem_bytes)
+            .map_err(context)?
+            .into_iter()
+            .map(|block| parse(&block.der).map(|cert| (block.der, cert)))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(context)?;
+        let (der, cert) = match certs.len() {
+            0 => return Err("no certificate found in signature certificate data".to_owned()),
+            1 => certs.remove(0),
+            _ => {
+                return Err(
+                    "unexpected multiple certificates present in signature certificate data"
+                        .to_owned(),
+                );
             }
-            _ => Err(
-                "unexpected multiple certificates present in signature certificate data".to_owned(),
-            ),
-        }
+        };
+        let san = extensions(&cert)
+            .iter()
+            .find(|e| e.extn_id == ID_CE_SUBJECT_ALT_NAME);
+        let names = san
+            .and_then(|e| SubjectAltName::from_der(e.extn_value.as_bytes()).ok())
+            .map(|san| san.0)
+            .unwrap_or_default();
+        let san_critical = san.is_some_and(|e| e.critical);
+        Ok(Self {
+            der,
+            cert,
+            names,
+            san_critical,
+        })
     }
 
     fn public_key(&self) -> Result<PublicKey, String> {
@@ -116,30 +124,26 @@ impl Leaf {
     }
 
     fn extensions(&self) -> &[x509_cert::ext::Extension] {
-        self.cert
-            .tbs_certificate()
-            .extensions()
-            .map_or(&[][..], Vec::as_slice)
+        extensions(&self.cert)
     }
 
     fn emails(&self) -> Vec<String> {
-        self.names
-            .iter()
-            .filter_map(|name| match name {
-                GeneralName::Rfc822Name(email) => Some(ia5(email)),
-                _ => None,
-            })
-            .collect()
+        self.san_strings(|name| match name {
+            GeneralName::Rfc822Name(email) => Some(email),
+            _ => None,
+        })
     }
 
     fn dns_names(&self) -> Vec<String> {
-        self.names
-            .iter()
-            .filter_map(|name| match name {
-                GeneralName::DnsName(dns) => Some(ia5(dns)),
-                _ => None,
-            })
-            .collect()
+        self.san_strings(|name| match name {
+            GeneralName::DnsName(dns) => Some(dns),
+            _ => None,
+        })
+    }
+
+    /// The subject alternative names of one kind, as text.
+    fn san_strings(&self, pick: fn(&GeneralName) -> Option<&Ia5String>) -> Vec<String> {
+        self.names.iter().filter_map(pick).map(ia5).collect()
     }
 
     /// Go marks a critical SAN extension "unhandled" when it holds none of

@@ -230,6 +230,21 @@ fn load_trust_root<'r>(
     requirement: &'r SigstoreSigned,
     files: &dyn TrustFiles,
 ) -> Result<TrustRoot<'r>, SignatureRejection> {
+    if let SigstoreTrust::Pki(pki) = &requirement.trust {
+        // The policy parser refuses both; a requirement built in code must
+        // not slip past it into accepting any certificate that chains, or
+        // one without the SET it was given Rekor keys for.
+        if requirement.rekor_public_keys.is_some() {
+            return Err(SignatureRejection::other(
+                "Internal inconsistency: PKI specified with a Rekor public key",
+            ));
+        }
+        if pki.subject_email.is_none() && pki.subject_hostname.is_none() {
+            return Err(SignatureRejection::other(
+                "Internal inconsistency: PKI specified without subjectEmail or subjectHostname",
+            ));
+        }
+    }
     let rekor = requirement
         .rekor_public_keys
         .as_ref()
@@ -338,4 +353,62 @@ fn load_file_or_data(
 
 fn read(files: &dyn TrustFiles, path: &Path) -> Result<Vec<u8>, SignatureRejection> {
     files.read(path).map_err(SignatureRejection::other)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::path::Path;
+
+    use criguard_policy::{FileOrData, KeySet, Pki, ReferenceMatch};
+
+    use super::*;
+
+    struct NoFiles;
+
+    impl TrustFiles for NoFiles {
+        fn read(&self, path: &Path) -> Result<Vec<u8>, String> {
+            Err(format!("{} is not readable here", path.display()))
+        }
+    }
+
+    /// The parser refuses these PKI requirements; built in code they must
+    /// be refused too, before any certificate is looked at.
+    #[test]
+    fn inconsistent_pki_requirements_are_refused() {
+        let pki = |email: Option<&str>| Pki {
+            ca_roots: FileOrData::Data(b"not read".to_vec()),
+            ca_intermediates: None,
+            subject_email: email.map(str::to_owned),
+            subject_hostname: None,
+        };
+        let signature = SigstoreSignature {
+            mime_type: "application/vnd.dev.cosign.simplesigning.v1+json".to_owned(),
+            payload: Vec::new(),
+            annotations: BTreeMap::new(),
+        };
+        for (requirement, expected) in [
+            (
+                SigstoreSigned {
+                    trust: SigstoreTrust::Pki(pki(Some("a@example.com"))),
+                    rekor_public_keys: Some(KeySet::Data(b"rekor".to_vec())),
+                    signed_identity: ReferenceMatch::MatchRepository,
+                },
+                "with a Rekor public key",
+            ),
+            (
+                SigstoreSigned {
+                    trust: SigstoreTrust::Pki(pki(None)),
+                    rekor_public_keys: None,
+                    signed_identity: ReferenceMatch::MatchRepository,
+                },
+                "without subjectEmail or subjectHostname",
+            ),
+        ] {
+            let rejection = Verifier::new()
+                .verify(&requirement, &NoFiles, &signature)
+                .unwrap_err();
+            assert!(rejection.message.contains(expected), "{rejection:?}");
+        }
+    }
 }

@@ -64,17 +64,21 @@ impl Verifier {
     }
 
     fn import(&self, keyrings: &[Vec<u8>]) -> Arc<Keyring> {
-        let mut last = self
-            .last_import
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(import) = last.as_ref()
+        let last = || {
+            self.last_import
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+        };
+        if let Some(import) = last().as_ref()
             && import.blobs.as_slice() == keyrings
         {
             return Arc::clone(&import.keyring);
         }
+        // Imported without the lock held: a verifier shared by concurrent
+        // evaluations (the daemon's) must not make them wait on each
+        // other's imports.
         let keyring = Arc::new(Keyring::import(keyrings));
-        *last = Some(Import {
+        *last() = Some(Import {
             blobs: keyrings.to_vec(),
             keyring: Arc::clone(&keyring),
         });

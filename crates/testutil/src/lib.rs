@@ -62,7 +62,7 @@ pub use image::{
     upload_index,
 };
 pub use peer::{PeerTools, hermetic};
-pub use process::{DEFAULT_TIMEOUT, run_ok, run_with_timeout};
+pub use process::{DEFAULT_TIMEOUT, output_text, run_ok, run_with_timeout};
 pub use registry::Registry;
 pub use skopeo::{
     lookaside_registries_d, sigstore_registries_d, skopeo_copy_with_policy,

@@ -78,6 +78,16 @@ pub(crate) fn wait_with_deadline(child: &mut Child, timeout: Duration) -> Option
     }
 }
 
+/// A finished command's status and both outputs, for assertion messages.
+pub fn output_text(out: &Output) -> String {
+    format!(
+        "status {}\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
 /// Sends SIGTERM to `child` (its PID, nothing else) and waits up to
 /// `timeout` for it to exit; then kills and reaps it and returns `None`.
 /// The shell's built-in kill does the sending: procps's /bin/kill is not

@@ -6,7 +6,6 @@
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::Output;
 
 use criguard_testutil::gpg::colon_validities;
 use criguard_testutil::{
@@ -16,14 +15,7 @@ use criguard_testutil::{
 };
 use serde_json::Value;
 
-fn text(out: &Output) -> String {
-    format!(
-        "status {}\nstdout:\n{}\nstderr:\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
+use criguard_testutil::output_text as text;
 
 fn pid_alive(pid: u32) -> bool {
     // A reaped process has no /proc entry; a zombie would still have one.

@@ -6,7 +6,7 @@
 
 use std::fs;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 use std::time::Duration;
 
 use criguard_testutil::cosign::cosign_output;
@@ -16,14 +16,7 @@ use criguard_testutil::{
     skopeo_sign_sigstore,
 };
 
-fn text(out: &Output) -> String {
-    format!(
-        "status {}\nstdout:\n{}\nstderr:\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
+use criguard_testutil::output_text as text;
 
 fn sigstore_policy(dir: &Path, public_key: &Path, host: &str) -> std::path::PathBuf {
     let policy = serde_json::json!({

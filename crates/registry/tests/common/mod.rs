@@ -266,6 +266,27 @@ pub fn registry_for(
     .unwrap()
 }
 
+/// A client sending `prefix` to `primary`, with `mirror` as its one mirror;
+/// both insecure.
+pub fn mirrored_registry(prefix: &str, primary: &str, mirror: &str, timeout: Duration) -> Registry {
+    let text = format!(
+        "[[registry]]\nprefix = \"{prefix}\"\nlocation = \"{primary}\"\ninsecure = true\n\n\
+         [[registry.mirror]]\nlocation = \"{mirror}\"\ninsecure = true\n"
+    );
+    Registry::new(RegistryConfig {
+        registries_conf: Some(conf(&text)),
+        timeout,
+        ..RegistryConfig::default()
+    })
+    .unwrap()
+}
+
+/// `127.0.0.1:PORT` where nothing listens.
+pub fn dead_host() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().to_string()
+}
+
 pub fn reference(text: &str) -> Reference {
     Reference::parse_normalized(text).unwrap()
 }
