@@ -3,7 +3,6 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -13,7 +12,6 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use prost::Message as _;
 use tokio::net::UnixListener;
-use tokio::sync::Notify;
 use tonic::Status;
 use tonic::body::Body;
 
@@ -79,42 +77,11 @@ pub trait Gate: Send + Sync + 'static {
 pub struct Proxy<G> {
     gate: G,
     runtime: Runtime,
-    /// Calls being handled (until the runtime's response headers; a pull
-    /// until its whole answer), so that a shutdown can let them finish.
-    in_flight: AtomicUsize,
-    idle: Notify,
-}
-
-/// Counts one call in flight while it lives.
-struct InFlight<'a>(&'a AtomicUsize, &'a Notify);
-
-impl Drop for InFlight<'_> {
-    fn drop(&mut self) {
-        if self.0.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.1.notify_waiters();
-        }
-    }
 }
 
 impl<G: Gate> Proxy<G> {
     pub fn new(gate: G, runtime: Runtime) -> Proxy<G> {
-        Proxy {
-            gate,
-            runtime,
-            in_flight: AtomicUsize::new(0),
-            idle: Notify::new(),
-        }
-    }
-
-    /// Completes when no call is being handled.
-    pub async fn drained(&self) {
-        loop {
-            let idle = self.idle.notified();
-            if self.in_flight.load(Ordering::Acquire) == 0 {
-                return;
-            }
-            idle.await;
-        }
+        Proxy { gate, runtime }
     }
 
     pub fn gate(&self) -> &G {
@@ -123,8 +90,6 @@ impl<G: Gate> Proxy<G> {
 
     /// Answers one call. Never fails: every problem becomes a gRPC status.
     pub async fn handle(&self, request: Request<Incoming>) -> Response<Body> {
-        self.in_flight.fetch_add(1, Ordering::AcqRel);
-        let _in_flight = InFlight(&self.in_flight, &self.idle);
         match request.uri().path() {
             // Boxed: the gate's futures are large, and the common path
             // (forwarding) should not carry their size.
@@ -240,28 +205,24 @@ impl<G: Gate> Proxy<G> {
 }
 
 /// Serves the proxy on `listener` until `shutdown` completes, then stops
-/// accepting and gives the calls in flight up to `grace` to finish (a pull
-/// that was verified should reach the kubelet). Each connection is HTTP/2
-/// with prior knowledge, as gRPC clients speak it.
+/// accepting, tells every connection to finish (HTTP/2 GOAWAY: no new
+/// calls, the ones under way complete, answers included) and waits up to
+/// `grace` for them, so that a pull that was verified reaches the kubelet.
+/// Each connection is HTTP/2 with prior knowledge, as gRPC clients speak it.
 pub async fn serve<G: Gate>(
     listener: UnixListener,
     proxy: Arc<Proxy<G>>,
     shutdown: impl Future<Output = ()>,
     grace: Duration,
 ) {
+    let (stopping, stop) = tokio::sync::watch::channel(false);
+    let mut connections = tokio::task::JoinSet::new();
     tokio::pin!(shutdown);
     loop {
         let stream = tokio::select! {
-            () = &mut shutdown => {
-                drop(listener);
-                if tokio::time::timeout(grace, proxy.drained()).await.is_err() {
-                    tracing::warn!(
-                        calls = proxy.in_flight.load(Ordering::Acquire),
-                        "calls still in flight at shutdown were cut off"
-                    );
-                }
-                return;
-            }
+            () = &mut shutdown => break,
+            // Finished connections are reaped as they end.
+            Some(_) = connections.join_next(), if !connections.is_empty() => continue,
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => stream,
                 Err(e) => {
@@ -273,20 +234,44 @@ pub async fn serve<G: Gate>(
                 }
             },
         };
+        connections.spawn(connection(stream, Arc::clone(&proxy), stop.clone()));
+    }
+    drop(listener);
+    let _ = stopping.send(true);
+    let finished = tokio::time::timeout(grace, async {
+        while connections.join_next().await.is_some() {}
+    });
+    if finished.await.is_err() {
+        tracing::warn!(
+            connections = connections.len(),
+            "CRI connections still busy at shutdown were cut off"
+        );
+    }
+}
+
+/// One kubelet connection, until it ends or `stop` says to finish.
+async fn connection<G: Gate>(
+    stream: tokio::net::UnixStream,
+    proxy: Arc<Proxy<G>>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let service = hyper::service::service_fn(move |request| {
         let proxy = Arc::clone(&proxy);
-        tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |request| {
-                let proxy = Arc::clone(&proxy);
-                async move { Ok::<_, Infallible>(proxy.handle(request).await) }
-            });
-            if let Err(e) = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
-                .max_concurrent_streams(None)
-                .serve_connection(TokioIo::new(stream), service)
-                .await
-            {
-                tracing::debug!(error = %e, "CRI connection ended");
-            }
-        });
+        async move { Ok::<_, Infallible>(proxy.handle(request).await) }
+    });
+    let connection = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+        .max_concurrent_streams(None)
+        .serve_connection(TokioIo::new(stream), service);
+    tokio::pin!(connection);
+    let ended = tokio::select! {
+        ended = connection.as_mut() => ended,
+        _ = stop.changed() => {
+            connection.as_mut().graceful_shutdown();
+            connection.await
+        }
+    };
+    if let Err(e) = ended {
+        tracing::debug!(error = %e, "CRI connection ended");
     }
 }
 
