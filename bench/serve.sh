@@ -16,8 +16,7 @@
 # Needs what scripts/test.sh installs (cargo, docker-registry, containerd,
 # the peer tools, fetched here too). Loopback only, no stdin; the processes
 # it starts are stopped by PID when it exits, however it exits. The set-up
-# and the driver are crates/testutil/examples/bench_serve.rs, on the test
-# harness.
+# and the driver are bench/src/bin/bench_serve.rs, on the test harness.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 target=${CARGO_TARGET_DIR:-$PWD/target}

@@ -14,7 +14,7 @@
 # fetched here too) and hyperfine, which this script installs from Debian
 # when missing. Loopback only, no stdin; the processes it starts are stopped
 # by PID when it exits, however it exits. The set-up and the driver are
-# crates/testutil/examples/bench_verify.rs, on the test harness.
+# bench/src/bin/bench_verify.rs, on the test harness.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 target=${CARGO_TARGET_DIR:-$PWD/target}

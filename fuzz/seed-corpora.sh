@@ -98,3 +98,10 @@ PY
 mkdir -p "$corpus/cri_request"
 printf '\x0a\x14\x0a\x12example.com/app:v1\x12\x05\x0a\x03bob\x1a\x07\x0a\x05\x1a\x03dev' > "$corpus/cri_request/pull"
 printf '\x0a\x14\x0a\x12example.com/app:v1\xf8\x06\x07' > "$corpus/cri_request/unknown-field"
+
+# cri_path: a v1 path, a v1alpha2 path without its slash and with a query,
+# and a grpc-timeout value.
+mkdir -p "$corpus/cri_path"
+printf '/runtime.v1.ImageService/PullImage' > "$corpus/cri_path/v1"
+printf 'runtime.v1alpha2.RuntimeService/CreateContainer?x=1' > "$corpus/cri_path/v1alpha2"
+printf '120S' > "$corpus/cri_path/timeout"

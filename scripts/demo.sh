@@ -48,19 +48,20 @@ echo "=== Signing and verifying in a local registry"
 CRIGUARD_PEER_TOOLS=${CRIGUARD_PEER_TOOLS:-$PWD/target/peer-tools}
 export CRIGUARD_PEER_TOOLS
 scripts/fetch-peer-tools.sh "$CRIGUARD_PEER_TOOLS"
-# The registry half is a Rust example so that it uses the test harness
-# (crates/testutil) itself: the registry, the image pushes and the set-up
-# are the ones the interoperability tests use.
-cargo build -q --release -p criguard-testutil --example demo
+# The registry half is a Rust program (scripts/demo, package criguard-demo)
+# so that it uses the test harness (crates/testutil) itself: the registry,
+# the image pushes and the set-up are the ones the interoperability tests
+# use.
+cargo build -q --release -p criguard-demo
 
-# Everything the example creates goes under $work, removed on exit. The
-# example runs in a session (and process group) of its own whose id is its
-# PID, so the EXIT trap can stop it and the registry it started, and only
-# them, even if the example itself is killed before it can stop the registry.
+# Everything the demo program creates goes under $work, removed on exit. It
+# runs in a session (and process group) of its own whose id is its PID, so
+# the EXIT trap can stop it and the registry it started, and only them, even
+# if the program itself is killed before it can stop the registry.
 work=$(mktemp -d "${TMPDIR:-/tmp}/criguard-demo.XXXXXX")
 demo_pid=
 cleanup() {
-    # The group outlives the example only if the example was killed (or
+    # The group outlives the program only if the program was killed (or
     # the script was): then TERM it, give it 5 s, and KILL what is left.
     if [ -n "$demo_pid" ] && kill -0 -- "-$demo_pid" 2>/dev/null; then
         kill -TERM -- "-$demo_pid" 2>/dev/null || true
@@ -77,7 +78,7 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-TMPDIR=$work setsid "$target/release/examples/demo" "$criguard" </dev/null &
+TMPDIR=$work setsid "$target/release/criguard-demo" "$criguard" </dev/null &
 demo_pid=$!
 status=0
 wait "$demo_pid" || status=$?

@@ -10,6 +10,8 @@
 # Writes DEST/bin/cosign and DEST/bin/skopeo, and DEST/versions.txt (one
 # package and its Debian version a line, e.g. "cosign 2.5.0-2+b4").
 # Idempotent: does nothing when both wrappers exist and answer --version.
+# Then runs scripts/fetch-containerd-sid.sh DEST (containerd 2.1 from Debian
+# sid for the real-pod tests, fetched the same way, idempotent too).
 #
 # The skopeo wrapper runs trixie's skopeo through trixie's dynamic loader and
 # libraries (bookworm's libc is too old for it). It does NOT hide the host's
@@ -28,46 +30,29 @@ wrappers_work() {
         "$dest/bin/cosign" version >/dev/null 2>&1 &&
         "$dest/bin/skopeo" --version >/dev/null 2>&1
 }
-if wrappers_work; then
+# Every way out of this script that succeeds goes through here.
+done_ok() {
+    "$repo/scripts/fetch-containerd-sid.sh" "$dest"
     exit 0
+}
+if wrappers_work; then
+    done_ok
 fi
 # Test binaries run in parallel and each may call this script: one fetches,
 # the others wait for it and then find the wrappers in place.
 exec 9>"$dest/.lock"
 flock 9
 if wrappers_work; then
-    exit 0
+    done_ok
 fi
 
-# Use the same Debian mirror the machine is configured with, only the suite differs.
-mirror=$(grep -hsE '^URIs:' /etc/apt/sources.list.d/*.sources 2>/dev/null |
-    awk '{print $2}' | grep -E '/debian/?$' | head -n1 || true)
-if [ -z "$mirror" ]; then
-    mirror=$(grep -hsE '^deb ' /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null |
-        sed -E 's/\[[^]]*\] *//' | awk '{print $2}' | grep -E '/debian/?$' | head -n1 || true)
-fi
-mirror=${mirror:-http://deb.debian.org/debian}
-
+# trixie, from the machine's own Debian mirror, with a private apt state.
+# shellcheck source=scripts/private-apt.sh
+. "$repo/scripts/private-apt.sh"
 state=$dest/apt
-rm -rf "$state" "$dest/root"
-mkdir -p "$state/lists/partial" "$state/cache/archives/partial" "$state/etc" "$state/debs" "$dest/root" "$dest/bin"
-echo "deb [trusted=yes] $mirror trixie main" >"$state/etc/sources.list"
-: >"$state/status"
-
-apt_opts=(
-    -o "Dir::State=$state"
-    -o "Dir::State::Lists=$state/lists"
-    -o "Dir::State::status=$state/status"
-    -o "Dir::Cache=$state/cache"
-    -o "Dir::Etc::SourceList=$state/etc/sources.list"
-    -o "Dir::Etc::SourceParts=/dev/null"
-    -o "Dir::Etc::Preferences=/dev/null"
-    -o "Dir::Etc::PreferencesParts=/dev/null"
-    -o "APT::Get::List-Cleanup=0"
-    -o "Debug::NoLocking=1"
-    -o "APT::Architecture=amd64"
-    -o "APT::Architectures::=amd64"
-)
+private_apt "$state" trixie
+rm -rf "$dest/root"
+mkdir -p "$dest/root" "$dest/bin"
 
 log=$state/log
 fail() {
@@ -80,7 +65,9 @@ apt-get "${apt_opts[@]}" -q update >"$log" 2>&1 || fail "apt-get update for trix
 packages=(cosign skopeo libc6 libgpgme11t64 libsqlite3-0 libassuan9 libgpg-error0 golang-github-containers-common)
 (cd "$state/debs" && apt-get "${apt_opts[@]}" -q download "${packages[@]}") >>"$log" 2>&1 ||
     fail "apt-get download of ${packages[*]} failed"
-: >"$dest/versions.txt"
+# Lines this script does not write (sid's containerd) stay.
+grep -E '^containerd ' "$dest/versions.txt" >"$dest/versions.txt.tmp" 2>/dev/null || true
+mv "$dest/versions.txt.tmp" "$dest/versions.txt"
 for deb in "$state/debs"/*.deb; do
     dpkg -x "$deb" "$dest/root" || fail "dpkg -x $deb failed"
     dpkg-deb --showformat='${Package} ${Version}\n' -W "$deb" >>"$dest/versions.txt"
@@ -110,3 +97,4 @@ chmod +x "$dest/bin/cosign" "$dest/bin/skopeo"
 rm -rf "$state/debs" "$state/lists" "$state/cache"
 
 wrappers_work || fail "the unpacked tools do not run"
+done_ok

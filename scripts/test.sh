@@ -14,9 +14,17 @@ command -v curl >/dev/null || packages+=(curl ca-certificates)
 [ -x /usr/bin/docker-registry ] || packages+=(docker-registry)
 { command -v gpg && command -v gpg-agent && command -v gpgconf; } >/dev/null || packages+=(gnupg)
 [ -x /usr/bin/skopeo ] || packages+=(skopeo)
-# The CRI proxy's tests: a private containerd 1.6 (root, under a temp dir).
+# The CRI proxy's tests: a private containerd 1.6 (root, under a temp dir)
+# with bookworm's runc for real pods, whose images hold a `gcc -static`
+# program (static glibc is libc6-dev's libc.a). containerd 2.1 comes from
+# sid with the peer tools below.
 [ -x /usr/bin/containerd ] || packages+=(containerd)
+[ -x /usr/sbin/runc ] || packages+=(runc)
+[ -f /usr/lib/x86_64-linux-gnu/libc.a ] || packages+=(libc6-dev)
 command -v python3 >/dev/null || packages+=(python3)
+# A Python gRPC client (grpcio, from PyPI into a virtualenv under target/):
+# `python3 -m venv` needs ensurepip, which Debian ships in python3-venv.
+python3 -c 'import ensurepip' 2>/dev/null || packages+=(python3-venv)
 if [ ${#packages[@]} -gt 0 ]; then
     apt-get update -q
     DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${packages[@]}"
@@ -39,6 +47,11 @@ fi
 CRIGUARD_PEER_TOOLS="$PWD/target/peer-tools"
 export CRIGUARD_PEER_TOOLS
 scripts/fetch-peer-tools.sh "$CRIGUARD_PEER_TOOLS"
+# grpcio and grpcio-tools, pinned, in a virtualenv: the CRI proxy must serve
+# gRPC's C core as containerd does (crates/cli/tests/serve_grpcio.rs).
+CRIGUARD_PYTHON_GRPC="$PWD/target/python-grpc"
+export CRIGUARD_PYTHON_GRPC
+scripts/fetch-python-grpc.sh "$CRIGUARD_PYTHON_GRPC"
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings

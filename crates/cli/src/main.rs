@@ -11,7 +11,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-use criguard_serve::DEFAULT_POLICY;
+use criguard_policy::DEFAULT_POLICY;
 
 #[derive(Parser)]
 #[command(

@@ -20,7 +20,8 @@ pub(crate) fn load_policy(path: &Path) -> Result<Result<Policy, PolicyError>> {
 /// refusing one larger than `limit` without reading more than that: a wrong
 /// path must not make criguard read a huge file into memory.
 pub(crate) fn read_limited(path: &Path, limit: usize) -> Result<Vec<u8>> {
-    criguard_serve::read_limited(path, limit).with_context(|| format!("reading {}", path.display()))
+    criguard_files::read_limited(path, limit as u64)
+        .with_context(|| format!("reading {}", path.display()))
 }
 
 pub(crate) fn print_problems(path: &Path, error: &PolicyError) {

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::{Result, bail};
 use clap::Args;
-use criguard_registry::{Credentials, Registry};
+use criguard_registry::{Credentials, Registry, RegistryConfig};
 
 #[derive(Args, Debug, Clone)]
 pub(crate) struct RegistryArgs {
@@ -41,7 +41,7 @@ impl RegistryArgs {
         if self.timeout == 0 {
             bail!("--timeout must be at least one second");
         }
-        let config = criguard_serve::registry_config(
+        let config = RegistryConfig::from_system_files(
             self.registries_conf.as_deref(),
             self.authfile.as_deref(),
             credentials,

@@ -2,20 +2,17 @@
 //! signature attachments, so that images signed here verify with cosign
 //! and with containers/image, and cosign's keys sign here.
 
-use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use criguard_policy::SigstoreSignature;
 use criguard_policy::payload::ATOMIC_SIGNATURE_TYPE;
-use criguard_policy::payload::COSIGN_SIGNATURE_MIME_TYPE;
 use criguard_reference::{Digest, Reference};
 use criguard_registries::{MAX_LOOKASIDE_SIGNATURES, signature_path};
 use criguard_registry::Platform;
-use criguard_sigstore::{SIGNATURE_ANNOTATION, SigningKey};
+use criguard_sigstore::SigningKey;
 use criguard_simple_signing::{MAX_KEYRING_SIZE, SigningKey as GpgSigningKey};
 
 use crate::policy_cmd;
@@ -118,20 +115,6 @@ fn write_new(path: &Path, contents: &[u8], mode: u32, force: bool) -> Result<()>
         .with_context(|| format!("writing {}", path.display()))
 }
 
-/// cosign's payload: the repository (no tag) and the manifest digest.
-fn payload(repository: &Reference, digest: &Digest) -> Vec<u8> {
-    serde_json::json!({
-        "critical": {
-            "identity": {"docker-reference": repository.name()},
-            "image": {"docker-manifest-digest": digest.as_str()},
-            "type": "cosign container image signature",
-        },
-        "optional": null,
-    })
-    .to_string()
-    .into_bytes()
-}
-
 pub(crate) fn sign(args: &SignArgs) -> Result<ExitCode> {
     let reference = match policy_cmd::image_reference(&args.image)? {
         ImageReference::Docker(reference) => reference,
@@ -158,15 +141,7 @@ pub(crate) fn sign(args: &SignArgs) -> Result<ExitCode> {
         let mut digests: Vec<Digest> = resolved.index_digest.iter().cloned().collect();
         digests.push(resolved.manifest_digest.clone());
         for digest in digests {
-            let payload = payload(&repository, &digest);
-            let signature = SigstoreSignature {
-                mime_type: COSIGN_SIGNATURE_MIME_TYPE.to_owned(),
-                annotations: BTreeMap::from([(
-                    SIGNATURE_ANNOTATION.to_owned(),
-                    key.sign_base64(&payload)?,
-                )]),
-                payload,
-            };
+            let signature = key.sign_image(repository.name(), digest.as_str())?;
             let pushed = registry
                 .push_sigstore_attachment(&repository, &digest, &signature)
                 .await?;

@@ -11,7 +11,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use criguard_testutil::cri::{self, v1};
-use criguard_testutil::{Containerd, Registry, cosign_sign, push_test_image};
+use criguard_testutil::grpc::{RawStreamEnd, decode, encode, h2_call_raw_path};
+use criguard_testutil::{Containerd, Registry, cosign_sign, grpc_call_raw, push_test_image};
 use serve_support::*;
 use tonic::Code;
 
@@ -114,6 +115,83 @@ async fn pulls_are_decided_by_the_namespace_policy() {
     let audit = daemon.audit();
     let rejected = audit.iter().filter(|l| l["verdict"] == "rejected").count();
     assert_eq!(rejected, 4, "{audit:?}");
+}
+
+/// containerd 1.6 serves `runtime.v1alpha2` beside `v1`, with the same
+/// messages: a pull there is checked like a v1 pull, in every path form
+/// grpc-go routes to it, and an unsigned image never reaches containerd.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v1alpha2_pulls_are_checked_against_real_containerd() {
+    const ALPHA_PULL_IMAGE: &str = "/runtime.v1alpha2.ImageService/PullImage";
+    let node = Node::new();
+    node.write_global(&node.signed_only());
+    let host = node.registry.host();
+    let containerd = Containerd::start(&[(&host, &host)]);
+    let daemon = node.daemon(containerd.socket(), "");
+    let runtime = containerd.socket();
+    let unsigned = Node::name(&node.unsigned);
+    let unsigned_by_digest = format!("{host}/{}@{}", node.unsigned.repo, node.unsigned.digest);
+
+    // The v1 request's bytes are a v1alpha2 request: same field numbers.
+    let request = encode(&pull(&unsigned, "default"));
+    let request_unsigned = request.clone();
+    for path in [
+        ALPHA_PULL_IMAGE,
+        "/runtime.v1alpha2.ImageService/PullImage?x=1",
+    ] {
+        let response = grpc_call_raw(daemon.socket(), path, &request).await;
+        let message = response.grpc_message.clone().unwrap_or_default();
+        assert_eq!(response.grpc_status, Some(2), "{path}: {message}");
+        assert!(
+            message.starts_with("SignatureValidationFailed: ")
+                && message.contains("no signature exists"),
+            "{path}: {message}"
+        );
+    }
+    // Without its leading slash (which grpc-go in containerd 1.6 routes
+    // all the same, see below), the call never gets past criguard.
+    let end = h2_call_raw_path(daemon.socket(), &ALPHA_PULL_IMAGE[1..], &request).await;
+    assert!(
+        !matches!(&end, RawStreamEnd::Answered { data } if !data.is_empty()),
+        "{end:?}"
+    );
+    assert!(cri::image_status(runtime, &unsigned).await.is_none());
+    assert!(
+        cri::image_status(runtime, &unsigned_by_digest)
+            .await
+            .is_none()
+    );
+    // Asked through v1alpha2 itself, directly: no trace of it either.
+    let listed = grpc_call_raw(runtime, "/runtime.v1alpha2.ImageService/ListImages", &[]).await;
+    let listed: v1::ListImagesResponse = decode(&listed.message());
+    assert!(
+        listed.images.iter().all(|i| !i
+            .repo_digests
+            .iter()
+            .chain(&i.repo_tags)
+            .any(|name| name.contains("test/unsigned"))),
+        "{listed:?}"
+    );
+
+    // The control: containerd does pull through v1alpha2, and a signed
+    // image checked there is pinned to its verified digest.
+    let signed_by_digest = format!("{host}/{}@{}", node.signed.repo, node.signed.digest);
+    let request = encode(&pull(&Node::name(&node.signed), "default"));
+    let response = grpc_call_raw(daemon.socket(), ALPHA_PULL_IMAGE, &request).await;
+    let answer: v1::PullImageResponse = decode(&response.message());
+    let present = cri::image_status(runtime, &signed_by_digest)
+        .await
+        .expect("the signed image is in containerd");
+    assert_eq!(present.id, answer.image_ref);
+
+    // The control for the path form: containerd itself pulls through a
+    // path without the leading slash.
+    let end = h2_call_raw_path(runtime, &ALPHA_PULL_IMAGE[1..], &request_unsigned).await;
+    assert!(
+        matches!(&end, RawStreamEnd::Answered { data } if !data.is_empty()),
+        "{end:?}"
+    );
+    assert!(cri::image_status(runtime, &unsigned).await.is_some());
 }
 
 /// The tag is moved to an unsigned image after criguard verified it and

@@ -192,12 +192,59 @@ fn slow_and_failing_registries_refuse_the_pull_with_the_cause() {
     );
 }
 
+/// A kubelet deadline shorter than the registry's time-out: criguard
+/// answers before the deadline, with its own reason, and the runtime is
+/// never asked to pull.
+#[test]
+fn a_check_never_outlives_the_callers_deadline() {
+    let fake = FakeRuntime::start();
+    let dir = tempfile::tempdir().unwrap();
+    let (slow, _stop) = stalling_registry();
+    let key = dir.path().join("key.pub");
+    std::fs::write(&key, "not used: no signature is ever read").unwrap();
+    let policy = dir.path().join("policy.json");
+    write_atomically(
+        &policy,
+        json!({"default": [{"type": "sigstoreSigned", "keyPath": key, "signedIdentity": {"type": "matchRepository"}}]})
+            .to_string()
+            .as_bytes(),
+    );
+    let conf = dir.path().join("registries.conf");
+    insecure_registries_conf(&conf, &slow);
+    let daemon = criguard_testutil::CriguardDaemon::start(
+        Path::new(env!("CARGO_BIN_EXE_criguard")),
+        fake.socket(),
+        &format!(
+            "policy = \"{}\"\npolicy_dir = \"{}\"\nregistries_conf = \"{}\"\nregistry_timeout_seconds = 60\n",
+            policy.display(),
+            dir.path().join("policies").display(),
+            conf.display()
+        ),
+    );
+    let response = criguard_testutil::grpc::grpc_call_raw_body_blocking(
+        daemon.socket(),
+        PULL_IMAGE,
+        &[("grpc-timeout", "1500m")],
+        criguard_testutil::grpc::frame(&encode(&pull(&format!("{slow}/app:v1"), "default"))),
+    );
+    let message = response.grpc_message.clone().unwrap_or_default();
+    assert_eq!(response.grpc_status, Some(4), "{message}");
+    assert!(
+        message.starts_with(
+            "criguard: the signature check of this pull did not finish within the caller's \
+             deadline of 1.5s"
+        ),
+        "{message}"
+    );
+    assert!(fake.calls_to(PULL_IMAGE).is_empty());
+}
+
 #[test]
 fn garbage_policies_mid_run_never_allow_what_the_policy_does_not() {
     let node = Node::new();
     node.write_global(&node.signed_only());
     let fake = FakeRuntime::start();
-    let daemon = node.daemon(fake.socket(), "");
+    let daemon = node.daemon(fake.socket(), "on_invalid_policy = \"keep-last-valid\"\n");
     let unsigned = encode(&pull(&Node::name(&node.unsigned), "default"));
     let signed = encode(&pull(&Node::name(&node.signed), "default"));
     let allowed_unsigned = Arc::new(AtomicUsize::new(0));

@@ -18,6 +18,9 @@ pub enum Error {
     /// A checked request or response that is not one uncompressed message.
     #[error("{0}")]
     Frame(String),
+    /// A method the configuration lists as safe to forward that cannot be.
+    #[error("forward_methods: {method:?}: {why}")]
+    ForwardMethod { method: String, why: String },
     /// A protobuf message criguard could not take apart.
     #[error("malformed {what}: {message}")]
     Message { what: &'static str, message: String },

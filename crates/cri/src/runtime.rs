@@ -15,15 +15,20 @@ use http::{Request, Response, Uri};
 use http_body_util::{BodyExt as _, Full};
 use hyper::client::conn::http2::SendRequest;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use prost::Message as _;
 use tokio::net::UnixStream;
 use tonic::Status;
 use tonic::body::Body;
 
-use crate::v1::{Image, ImageSpec, ImageStatusRequest, ImageStatusResponse};
+use crate::v1::{
+    Image, ImageSpec, ImageStatusRequest, ImageStatusResponse, PodSandboxStatusRequest,
+    PodSandboxStatusResponse,
+};
 use crate::wire::{frame, unary_message};
 
 const IMAGE_STATUS: &str = "/runtime.v1.ImageService/ImageStatus";
+const POD_SANDBOX_STATUS: &str = "/runtime.v1.RuntimeService/PodSandboxStatus";
+/// The largest answer criguard reads to one of its own calls.
+const OWN_ANSWER_LIMIT: usize = 4 << 20;
 /// criguard's own calls to the runtime are bounded; forwarded calls are
 /// not (the kubelet sets their deadlines, and event streams last for hours).
 const OWN_CALL_TIMEOUT: Duration = Duration::from_secs(30);
@@ -135,28 +140,71 @@ impl Runtime {
     /// The runtime's record of `image` (a name or an image ID), `None` when
     /// it has no such image.
     pub async fn image_status(&self, image: &str) -> Result<Option<Image>, Status> {
-        tokio::time::timeout(OWN_CALL_TIMEOUT, self.image_status_unbounded(image))
-            .await
-            .map_err(|_| {
-                Status::deadline_exceeded(format!(
-                    "criguard: the runtime at {} did not answer ImageStatus within {OWN_CALL_TIMEOUT:?}",
-                    self.socket.display()
-                ))
-            })?
-    }
-
-    async fn image_status_unbounded(&self, image: &str) -> Result<Option<Image>, Status> {
-        let message = ImageStatusRequest {
+        let request = ImageStatusRequest {
             image: Some(ImageSpec {
                 image: image.to_owned(),
                 ..ImageSpec::default()
             }),
             verbose: false,
+        };
+        let response: ImageStatusResponse = self.own_call(IMAGE_STATUS, &request, None).await?;
+        Ok(response.image)
+    }
+
+    /// The namespace of pod sandbox `id`, as the runtime recorded it when
+    /// the sandbox was run; `None` when the runtime has no such sandbox.
+    pub async fn pod_sandbox_namespace(&self, id: &str) -> Result<Option<String>, Status> {
+        let request = PodSandboxStatusRequest {
+            pod_sandbox_id: id.to_owned(),
+            verbose: false,
+        };
+        match self
+            .own_call::<_, PodSandboxStatusResponse>(POD_SANDBOX_STATUS, &request, None)
+            .await
+        {
+            Ok(response) => Ok(response
+                .status
+                .and_then(|status| status.metadata)
+                .map(|metadata| metadata.namespace)),
+            Err(status) if status.code() == tonic::Code::NotFound => Ok(None),
+            Err(status) => Err(status),
         }
-        .encode_to_vec();
-        let request = Request::post(format!("http://localhost{IMAGE_STATUS}"))
+    }
+
+    /// One unary call of criguard's own, bounded by [`OWN_CALL_TIMEOUT`].
+    /// `containerd_namespace` is sent as containerd's namespace header,
+    /// which its own services (not the CRI) require.
+    pub(crate) async fn own_call<Q: prost::Message, A: prost::Message + Default>(
+        &self,
+        path: &str,
+        request: &Q,
+        containerd_namespace: Option<&str>,
+    ) -> Result<A, Status> {
+        let call = self.own_call_unbounded(path, request, containerd_namespace);
+        tokio::time::timeout(OWN_CALL_TIMEOUT, call)
+            .await
+            .map_err(|_| {
+                Status::deadline_exceeded(format!(
+                    "criguard: the runtime at {} did not answer {path} within {OWN_CALL_TIMEOUT:?}",
+                    self.socket.display()
+                ))
+            })?
+    }
+
+    async fn own_call_unbounded<Q: prost::Message, A: prost::Message + Default>(
+        &self,
+        path: &str,
+        request: &Q,
+        containerd_namespace: Option<&str>,
+    ) -> Result<A, Status> {
+        let message = request.encode_to_vec();
+        let mut request = Request::post(format!("http://localhost{path}"))
             .header(http::header::CONTENT_TYPE, "application/grpc")
-            .header(http::header::TE, "trailers")
+            .header(http::header::TE, "trailers");
+        if let Some(namespace) = containerd_namespace {
+            request = request.header("containerd-namespace", namespace);
+        }
+        let request = request
             .body(Body::new(Full::new(frame(&message))))
             .map_err(|e| Status::internal(e.to_string()))?;
         let response = self
@@ -169,7 +217,14 @@ impl Runtime {
         {
             return Err(status);
         }
-        let collected = body.collect().await?;
+        // criguard's own answers are small; a runtime that sends more is
+        // not believed.
+        let collected = http_body_util::Limited::new(body, OWN_ANSWER_LIMIT)
+            .collect()
+            .await
+            .map_err(|e| {
+                Status::internal(format!("reading the runtime's answer to {path}: {e}"))
+            })?;
         if let Some(status) = collected.trailers().and_then(Status::from_header_map)
             && status.code() != tonic::Code::Ok
         {
@@ -177,9 +232,7 @@ impl Runtime {
         }
         let data: Bytes = collected.to_bytes();
         let message = unary_message(&data).map_err(|e| Status::internal(e.to_string()))?;
-        let decoded = ImageStatusResponse::decode(message)
-            .map_err(|e| Status::internal(format!("malformed ImageStatusResponse: {e}")))?;
-        Ok(decoded.image)
+        A::decode(message).map_err(|e| Status::internal(format!("malformed answer to {path}: {e}")))
     }
 
     pub(crate) fn unavailable(&self, why: &str) -> Status {

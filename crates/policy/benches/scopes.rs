@@ -10,7 +10,7 @@
 
 use std::hint::black_box;
 
-use criguard_policy::{Evaluator, Image, ImageReference, Policy};
+use criguard_policy::{Evaluator, Image, ImageReference, InMemoryTrustFiles, Policy};
 use criguard_reference::Reference;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 
@@ -18,7 +18,7 @@ use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_m
 #[path = "common/mod.rs"]
 mod common;
 
-use common::{NoFiles, Probe};
+use common::Probe;
 
 const FULL_SIZE: usize = 10_000;
 const SIZES: [usize; 3] = [100, 1_000, FULL_SIZE];
@@ -122,8 +122,11 @@ fn resolve_by_scope_count(c: &mut Criterion) {
 fn evaluate(c: &mut Criterion) {
     let policy = common::policy(FULL_SIZE);
     let digest = common::manifest_digest();
+    // No trust files: the images are unsigned, and a signature requirement
+    // rejects them before looking for keys.
+    let files = InMemoryTrustFiles::new();
     let evaluator = Evaluator {
-        files: &NoFiles,
+        files: &files,
         simple_signing: None,
         sigstore: None,
     };

@@ -12,13 +12,13 @@ use std::collections::BTreeMap;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use criguard_policy::{Evaluator, Image, ImageReference};
+use criguard_policy::{Evaluator, Image, ImageReference, InMemoryTrustFiles};
 
 #[allow(dead_code, reason = "the bench and this example use different parts")]
 #[path = "../benches/common/mod.rs"]
 mod common;
 
-use common::{NoFiles, Outcome, Probe};
+use common::{Outcome, Probe};
 
 const SCOPES: usize = 10_000;
 const IMAGES: usize = 1_000_000;
@@ -57,8 +57,11 @@ fn main() {
 
     let probes: Vec<Probe> = (0..IMAGES).map(probe).collect();
     let digest = common::manifest_digest();
+    // No trust files: the images are unsigned, and a signature requirement
+    // rejects them before looking for keys.
+    let files = InMemoryTrustFiles::new();
     let evaluator = Evaluator {
-        files: &NoFiles,
+        files: &files,
         simple_signing: None,
         sigstore: None,
     };

@@ -8,10 +8,9 @@
 //! here, for both signature formats. Any error while deciding is a
 //! rejection.
 
-use std::cell::RefCell;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use criguard_reference::Digest;
 use serde::Serialize;
@@ -22,6 +21,7 @@ use crate::model::{
 };
 use crate::payload::{COSIGN_SIGNATURE_MIME_TYPE, PayloadFormat, parse_payload};
 use crate::transport::ImageReference;
+use crate::trust_files::{ReadOnce, TrustFiles};
 
 /// A signature found for an image, tagged with its format.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,44 +88,6 @@ impl SignatureRejection {
             kind: RejectionKind::Other,
             message: message.into(),
         }
-    }
-}
-
-/// Reads the key, certificate and keyring files a policy names. Files are
-/// read when a signature is checked, as containers/image does, so a policy
-/// naming a missing file still loads and only its images are rejected;
-/// within one evaluation each file is read once.
-pub trait TrustFiles {
-    fn read(&self, path: &Path) -> Result<Vec<u8>, String>;
-}
-
-/// Reads each file once per evaluation. containers/image reads a
-/// requirement's key files again for every signature; the bytes (or the
-/// error) are the same, so the verdict and every message are too.
-struct ReadOnce<'f> {
-    files: &'f dyn TrustFiles,
-    read: RefCell<HashMap<PathBuf, Result<Vec<u8>, String>>>,
-}
-
-impl<'f> ReadOnce<'f> {
-    fn new(files: &'f dyn TrustFiles) -> Self {
-        Self {
-            files,
-            read: RefCell::new(HashMap::new()),
-        }
-    }
-}
-
-impl TrustFiles for ReadOnce<'_> {
-    fn read(&self, path: &Path) -> Result<Vec<u8>, String> {
-        if let Some(result) = self.read.borrow().get(path) {
-            return result.clone();
-        }
-        let result = self.files.read(path);
-        self.read
-            .borrow_mut()
-            .insert(path.to_path_buf(), result.clone());
-        result
     }
 }
 

@@ -19,12 +19,12 @@ mod model;
 mod parse;
 pub mod payload;
 mod transport;
+mod trust_files;
 
 pub use blob::MAX_SIGNATURE_SIZE;
 pub use evaluate::{
     Decision, Evaluator, Image, Rejection, RejectionKind, Signature, SignatureOutcome,
-    SignatureRejection, SigstoreSignature, SigstoreVerifier, SimpleSigningVerifier, TrustFiles,
-    Verdict,
+    SignatureRejection, SigstoreSignature, SigstoreVerifier, SimpleSigningVerifier, Verdict,
 };
 pub use json::Problem;
 pub use lookup::{Candidate, Explanation, MatchedScope};
@@ -32,8 +32,9 @@ pub use model::{
     FileOrData, Fulcio, GpgKeys, KeySet, KeyType, Pki, Policy, ReferenceMatch, Requirement,
     RequirementEntry, Requirements, SignedBy, SigstoreSigned, SigstoreTrust, TransportScopes,
 };
-pub use parse::MAX_POLICY_SIZE;
+pub use parse::{DEFAULT_POLICY, MAX_POLICY_SIZE};
 pub use transport::{ImageName, ImageNameError, ImageReference, Transport};
+pub use trust_files::{InMemoryTrustFiles, TrustFiles};
 
 /// Why a policy could not be loaded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

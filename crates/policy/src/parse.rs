@@ -14,6 +14,9 @@ use crate::json::{self, Kind, Members, Node, Path, Problem, Reader};
 use crate::model::*;
 use crate::transport::Transport;
 
+/// containers/image's (and CRI-O's) system-wide policy.
+pub const DEFAULT_POLICY: &str = "/etc/containers/policy.json";
+
 /// The largest policy file accepted. Real policies are kilobytes; a bound
 /// keeps a runaway or hostile file from exhausting memory.
 pub const MAX_POLICY_SIZE: usize = 16 * 1024 * 1024;

@@ -26,6 +26,12 @@ pub use lookaside::{
 pub use registries_conf::{Mirror, PullFromMirror, PullSource, RegistriesConf, Registry};
 pub use registries_d::{DEFAULT_LOOKASIDE, LookasideAccess, RegistriesD, ScopeSettings};
 
+/// containers/image's system-wide registries.d.
+pub const DEFAULT_REGISTRIES_D: &str = "/etc/containers/registries.d";
+/// containers/image's system-wide registries.conf and its drop-in folder.
+pub const DEFAULT_REGISTRIES_CONF: &str = "/etc/containers/registries.conf";
+pub const DEFAULT_REGISTRIES_CONF_DIR: &str = "/etc/containers/registries.conf.d";
+
 /// Configuration files larger than this are refused before parsing: both
 /// formats are small hand-written files, and a huge one is a mistake or an
 /// attack on the parser.

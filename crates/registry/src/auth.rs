@@ -90,25 +90,17 @@ struct EntryContents {
 
 impl AuthFile {
     pub fn load(path: &Path) -> Result<AuthFile, Error> {
-        let read_error = |source| Error::AuthFileRead {
-            path: path.to_owned(),
-            source,
-        };
-        // The limit bounds what is read, not what the file claims: a file
-        // that grows, or a FIFO, is cut off too.
-        use std::io::Read as _;
-        let mut bytes = Vec::new();
-        std::fs::File::open(path)
-            .map_err(read_error)?
-            .take(MAX_AUTH_FILE_SIZE + 1)
-            .read_to_end(&mut bytes)
-            .map_err(read_error)?;
-        if bytes.len() as u64 > MAX_AUTH_FILE_SIZE {
-            return Err(Error::AuthFileSyntax {
-                path: path.to_owned(),
-                message: format!("the file is larger than {MAX_AUTH_FILE_SIZE} bytes"),
-            });
-        }
+        let bytes =
+            criguard_files::read_limited(path, MAX_AUTH_FILE_SIZE).map_err(|e| match e {
+                criguard_files::ReadError::Io(source) => Error::AuthFileRead {
+                    path: path.to_owned(),
+                    source,
+                },
+                criguard_files::ReadError::TooLarge { .. } => Error::AuthFileSyntax {
+                    path: path.to_owned(),
+                    message: format!("the file is larger than {MAX_AUTH_FILE_SIZE} bytes"),
+                },
+            })?;
         Self::from_bytes(path, &bytes)
     }
 

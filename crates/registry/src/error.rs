@@ -104,6 +104,33 @@ pub enum Error {
         detail: String,
     },
 
+    /// More signatures than criguard reads for one image: a `.sig`
+    /// manifest with more layers than [`crate::MAX_SIGSTORE_ATTACHMENTS`],
+    /// or a lookaside store that holds
+    /// [`criguard_registries::MAX_LOOKASIDE_SIGNATURES`] without an end.
+    /// The first words are containers/image's for the lookaside case. The
+    /// image is refused rather than judged on some of its signatures: which
+    /// ones would be left out is the signer's (or an attacker's) choice.
+    #[error(
+        "{what}: server provided {count} signatures, assuming that's unreasonable and a server error (criguard reads at most {limit})"
+    )]
+    TooManySignatures {
+        what: String,
+        count: usize,
+        limit: usize,
+    },
+
+    /// The signatures of one image, lookaside and attachments together,
+    /// add up to more bytes than [`crate::MAX_SIGNATURE_BYTES_PER_IMAGE`].
+    #[error(
+        "signatures of {image}: {total} bytes or more in all, more than the {limit} bytes criguard reads per image"
+    )]
+    SignaturesTooLarge {
+        image: String,
+        total: u64,
+        limit: usize,
+    },
+
     /// containers/image's wording for a lookaside read that failed.
     #[error("reading signature from {url}: {message}")]
     LookasideRead { url: String, message: String },
@@ -164,7 +191,77 @@ pub enum Error {
     },
 }
 
+/// What kind of trouble an [`Error`] is, for callers that branch on it
+/// (metrics, retries, hints) rather than on each variant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    /// No credentials, rejected ones, or access denied (401, 403).
+    Authentication,
+    /// A request or a whole operation ran out of time.
+    Timeout,
+    /// The registry could not be reached (refused, DNS, TLS, a reset).
+    Unreachable,
+    /// The manifest or blob does not exist.
+    NotFound,
+    /// The registry answered with an error status (5xx, or a 4xx other
+    /// than the ones above).
+    Server,
+    /// What the registry served is unusable: too large, wrong digest,
+    /// an unsupported or malformed manifest, no instance for the platform.
+    Content,
+    /// Local configuration: auth files, registries.conf, the HTTP client.
+    Configuration,
+}
+
+impl ErrorKind {
+    /// A fixed label for metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::Authentication => "authentication",
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::Unreachable => "unreachable",
+            ErrorKind::NotFound => "not-found",
+            ErrorKind::Server => "server",
+            ErrorKind::Content => "content",
+            ErrorKind::Configuration => "configuration",
+        }
+    }
+}
+
 impl Error {
+    /// The kind of trouble; for a pull that tried several sources, the
+    /// kind of the last source's error, which is the one reported last.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Self::AuthFileRead { .. }
+            | Self::AuthFileSyntax { .. }
+            | Self::InvalidPlatform { .. }
+            | Self::Config(_)
+            | Self::ClientSetup { .. } => ErrorKind::Configuration,
+            Self::ConnectionRefused { .. } | Self::Transport { .. } => ErrorKind::Unreachable,
+            Self::TimedOut { .. } | Self::DeadlineExceeded { .. } => ErrorKind::Timeout,
+            Self::AuthenticationRequired { .. }
+            | Self::CredentialsRejected { .. }
+            | Self::AccessDenied { .. } => ErrorKind::Authentication,
+            Self::ManifestUnknown { .. } | Self::BlobUnknown { .. } => ErrorKind::NotFound,
+            Self::HttpStatus { .. } | Self::Registry { .. } | Self::LookasideRead { .. } => {
+                ErrorKind::Server
+            }
+            Self::TooLarge { .. }
+            | Self::TooManySignatures { .. }
+            | Self::SignaturesTooLarge { .. }
+            | Self::LookasideParse { .. }
+            | Self::DigestMismatch { .. }
+            | Self::InvalidDigest { .. }
+            | Self::SigstoreMimeType { .. }
+            | Self::Schema1 { .. }
+            | Self::UnsupportedManifestType { .. }
+            | Self::InvalidManifest { .. }
+            | Self::NoMatchingPlatform { .. } => ErrorKind::Content,
+            Self::AllSourcesFailed { last, .. } => last.kind(),
+        }
+    }
+
     /// Whether the registry said the thing asked for does not exist, which
     /// for a sigstore attachment means "no signatures" rather than a failure.
     pub fn is_not_found(&self) -> bool {
@@ -214,4 +311,87 @@ fn mirror_list(mirrors: &[(String, Error)]) -> String {
         .map(|(reference, err)| Line(reference, err).to_string())
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_tell_credentials_from_outages_from_server_errors() {
+        let host = || "r.example".to_owned();
+        let repository = || "team/app".to_owned();
+        let cases = [
+            (
+                Error::AuthenticationRequired {
+                    host: host(),
+                    repository: repository(),
+                },
+                ErrorKind::Authentication,
+            ),
+            (
+                Error::TimedOut {
+                    host: host(),
+                    timeout: Duration::from_secs(1),
+                },
+                ErrorKind::Timeout,
+            ),
+            (
+                Error::ConnectionRefused { host: host() },
+                ErrorKind::Unreachable,
+            ),
+            (
+                Error::HttpStatus {
+                    host: host(),
+                    repository: repository(),
+                    url: "https://r.example/v2/".to_owned(),
+                    status: 503,
+                    detail: String::new(),
+                },
+                ErrorKind::Server,
+            ),
+            (
+                Error::TooManySignatures {
+                    what: "sigstore attachment manifest r.example/team/app:sha256-ab.sig"
+                        .to_owned(),
+                    count: 2000,
+                    limit: 128,
+                },
+                ErrorKind::Content,
+            ),
+            (
+                Error::SignaturesTooLarge {
+                    image: "r.example/team/app@sha256:ab".to_owned(),
+                    total: 20 << 20,
+                    limit: 16 << 20,
+                },
+                ErrorKind::Content,
+            ),
+            (
+                Error::DigestMismatch {
+                    what: "manifest".to_owned(),
+                    expected: "a".to_owned(),
+                    actual: "b".to_owned(),
+                },
+                ErrorKind::Content,
+            ),
+        ];
+        for (error, kind) in cases {
+            assert_eq!(error.kind(), kind, "{error}");
+        }
+        // A pull that tried mirrors reports its last source's kind.
+        let all = Error::AllSourcesFailed {
+            last_reference: "r.example/team/app:v1".to_owned(),
+            last: Box::new(Error::ConnectionRefused { host: host() }),
+            mirrors: vec![(
+                "mirror.example/team/app:v1".to_owned(),
+                Error::TimedOut {
+                    host: "mirror.example".to_owned(),
+                    timeout: Duration::from_secs(1),
+                },
+            )],
+        };
+        assert_eq!(all.kind(), ErrorKind::Unreachable);
+        assert_eq!(ErrorKind::NotFound.as_str(), "not-found");
+    }
 }

@@ -27,16 +27,18 @@ mod manifest;
 mod platform;
 mod registry;
 mod signatures;
+mod system;
 mod transport;
 
 pub use auth::{AuthFile, Credentials, default_paths as default_auth_file_paths};
-pub use error::Error;
+pub use error::{Error, ErrorKind};
 pub use manifest::{
     DOCKER_LIST, DOCKER_V2S1, DOCKER_V2S1_SIGNED, DOCKER_V2S2, OCI_CONFIG, OCI_INDEX, OCI_MANIFEST,
 };
 pub use platform::Platform;
 pub use registry::{DEADLINE_TIMEOUTS, DEFAULT_TIMEOUT, Registry, RegistryConfig, ResolvedImage};
 pub use signatures::ImageSignatures;
+pub use system::SystemConfigError;
 
 /// containers/image's `iolimits.MaxManifestBodySize`, also applied to `.sig`
 /// manifests.
@@ -44,3 +46,22 @@ pub const MAX_MANIFEST_SIZE: usize = 4 << 20;
 /// containers/image's `iolimits.MaxSignatureBodySize`, for each attachment
 /// (the policy engine's limit for a stored signature blob).
 pub use criguard_policy::MAX_SIGNATURE_SIZE;
+/// The most layers of a `.sig` manifest read for one image: the bound
+/// containers/image puts on lookaside signatures, so that each place
+/// signatures come from yields at most 128. containers/image itself reads
+/// every layer a `.sig` manifest lists (only the 4 MiB manifest limit bounds
+/// them, at some 20,000 layers of 4 MiB each); criguard refuses a manifest
+/// that lists more, before reading any of them, so that a registry cannot
+/// make one check fetch and verify thousands of blobs. cosign adds one layer
+/// per signing, and no signing practice comes near 128.
+pub const MAX_SIGSTORE_ATTACHMENTS: usize = criguard_registries::MAX_LOOKASIDE_SIGNATURES;
+
+/// The most bytes of signatures read for one image, lookaside and
+/// attachments together. Each may be 4 MiB ([`MAX_SIGNATURE_SIZE`]), so
+/// without a total, 127 lookaside files and 128 attachments could hold a
+/// gigabyte in memory for a single check. Real signatures are small (a
+/// cosign payload is a few hundred bytes, a GPG signature about one KiB), so
+/// even 255 of them stay under a MiB; 16 MiB still admits four signatures
+/// of the largest size any one may have. An image over it is refused, not
+/// judged on the signatures read so far.
+pub const MAX_SIGNATURE_BYTES_PER_IMAGE: usize = 16 << 20;

@@ -4,18 +4,24 @@
 //!
 //! Only "missing" ends the list (ENOENT for files, 404 for http); any other
 //! failure is an error, because a store that cannot be read must not look
-//! like an image nobody signed.
+//! like an image nobody signed. So is a store that does not end: like
+//! containers/image, the reader gives up once it has read
+//! [`MAX_LOOKASIDE_SIGNATURES`] without finding the end, and refuses the
+//! image rather than judge it on those. The bytes read count against the
+//! image's [`crate::MAX_SIGNATURE_BYTES_PER_IMAGE`].
 
-use std::io::{ErrorKind, Read};
 use std::path::Path;
 
 use criguard_policy::Signature;
 use criguard_reference::Digest;
-use criguard_registries::{LookasideBase, LookasideLocation, LookasideUrl};
+use criguard_registries::{
+    LookasideBase, LookasideLocation, LookasideUrl, MAX_LOOKASIDE_SIGNATURES,
+};
 use reqwest::StatusCode;
 
 use crate::digest::LimitedBody;
 use crate::registry::Registry;
+use crate::signatures::SignatureBudget;
 use crate::transport::{USER_AGENT, classify_transport};
 use crate::{Error, MAX_SIGNATURE_SIZE};
 
@@ -23,16 +29,30 @@ impl Registry {
     /// The lookaside signatures of the manifest `manifest_digest` under
     /// `base` (registries.d's `lookaside` for the repository the image is
     /// pulled from), each parsed as a signature blob. Bounded by the
-    /// per-request time-out and the operation deadline; at most
-    /// [`criguard_registries::MAX_LOOKASIDE_SIGNATURES`] are read.
+    /// per-request time-out and the operation deadline; a store with
+    /// [`MAX_LOOKASIDE_SIGNATURES`] or more, or with more than
+    /// [`crate::MAX_SIGNATURE_BYTES_PER_IMAGE`] in all, is an error.
     pub async fn lookaside_signatures(
         &self,
         base: &LookasideBase,
         manifest_digest: &Digest,
     ) -> Result<Vec<Signature>, Error> {
+        let mut budget = SignatureBudget::new(manifest_digest.to_string());
+        self.lookaside_signatures_within(base, manifest_digest, &mut budget)
+            .await
+    }
+
+    /// [`Registry::lookaside_signatures`], counting the bytes against
+    /// `budget`, which the image's attachments share.
+    pub(crate) async fn lookaside_signatures_within(
+        &self,
+        base: &LookasideBase,
+        manifest_digest: &Digest,
+        budget: &mut SignatureBudget,
+    ) -> Result<Vec<Signature>, Error> {
         self.within_deadline(
             format!("reading lookaside signatures from {base}"),
-            self.lookaside_signatures_inner(base, manifest_digest),
+            self.lookaside_signatures_inner(base, manifest_digest, budget),
         )
         .await
     }
@@ -41,22 +61,32 @@ impl Registry {
         &self,
         base: &LookasideBase,
         manifest_digest: &Digest,
+        budget: &mut SignatureBudget,
     ) -> Result<Vec<Signature>, Error> {
         let mut signatures = Vec::new();
-        for number in 1.. {
+        for number in 1..=MAX_LOOKASIDE_SIGNATURES {
             let url = base.signature_url(manifest_digest, number)?;
             let blob = match url.location()? {
                 LookasideLocation::File(path) => read_file(&url, &path)?,
                 LookasideLocation::Http(address) => self.read_http(&url, &address).await?,
             };
-            let Some(blob) = blob else { break };
+            let Some(blob) = blob else {
+                return Ok(signatures);
+            };
+            budget.charge(blob.len())?;
             let signature = Signature::from_blob(&blob).map_err(|e| Error::LookasideParse {
                 url: url.to_string(),
                 message: e.to_string(),
             })?;
             signatures.push(signature);
         }
-        Ok(signatures)
+        // containers/image fails when it would need a 129th probe, so a
+        // store holding exactly 128 is refused, and so it is here.
+        Err(Error::TooManySignatures {
+            what: format!("lookaside signatures of {manifest_digest} at {base}"),
+            count: MAX_LOOKASIDE_SIGNATURES,
+            limit: MAX_LOOKASIDE_SIGNATURES - 1,
+        })
     }
 
     async fn read_http(&self, url: &LookasideUrl, address: &str) -> Result<Option<Vec<u8>>, Error> {
@@ -157,21 +187,14 @@ fn read_file(url: &LookasideUrl, path: &Path) -> Result<Option<Vec<u8>>, Error> 
         url: url.to_string(),
         message,
     };
-    let file = match std::fs::File::open(path) {
-        Ok(file) => file,
-        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(error(format!("{}: {e}", path.display()))),
-    };
-    let mut body = Vec::new();
-    file.take(MAX_SIGNATURE_SIZE as u64 + 1)
-        .read_to_end(&mut body)
-        .map_err(|e| error(format!("{}: {e}", path.display())))?;
-    if body.len() > MAX_SIGNATURE_SIZE {
-        return Err(Error::TooLarge {
+    match criguard_files::read_limited(path, MAX_SIGNATURE_SIZE as u64) {
+        Ok(body) => Ok(Some(body)),
+        Err(e) if e.is_not_found() => Ok(None),
+        Err(criguard_files::ReadError::TooLarge { .. }) => Err(Error::TooLarge {
             what: format!("signature {url}"),
             limit: MAX_SIGNATURE_SIZE,
             detail: String::new(),
-        });
+        }),
+        Err(e) => Err(error(format!("{}: {e}", path.display()))),
     }
-    Ok(Some(body))
 }

@@ -1,7 +1,7 @@
 //! The operations the CLI and the CRI edge need: resolve an image to the
 //! manifest that would run, read its sigstore attachments, add one.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -14,8 +14,12 @@ use oci_client::RegistryOperation;
 use crate::digest::{self, sigstore_tag};
 use crate::manifest::{self, Descriptor, ImageManifest, Index, Kind, OCI_CONFIG, OCI_MANIFEST};
 use crate::platform::choose;
+use crate::signatures::SignatureBudget;
 use crate::transport::{Endpoint, FetchedManifest, Session, detect_scheme};
-use crate::{AuthFile, Credentials, Error, MAX_MANIFEST_SIZE, MAX_SIGNATURE_SIZE, Platform};
+use crate::{
+    AuthFile, Credentials, Error, MAX_MANIFEST_SIZE, MAX_SIGNATURE_SIZE, MAX_SIGSTORE_ATTACHMENTS,
+    Platform,
+};
 
 /// Used by [`RegistryConfig::default`]; containers/image has no time-out of
 /// its own, CRI-O relies on the kubelet's (2 minutes per pull).
@@ -69,6 +73,32 @@ pub struct ResolvedImage {
     /// Whether `source` was reached as registries.conf's `insecure` allows,
     /// so that its attachments are read the same way.
     insecure: bool,
+}
+
+impl ResolvedImage {
+    /// The digest of the manifest's config blob: the image ID containerd
+    /// and CRI-O report for it, so the image a runtime runs can be tied to
+    /// the manifest that was verified. `None` for a manifest without one.
+    pub fn config_digest(&self) -> Option<Digest> {
+        #[derive(serde::Deserialize)]
+        struct WithConfig {
+            config: ConfigDescriptor,
+        }
+        #[derive(serde::Deserialize)]
+        struct ConfigDescriptor {
+            digest: String,
+        }
+        let parsed: WithConfig = manifest::from_json_object(&self.manifest).ok()?;
+        Digest::parse(&parsed.config.digest).ok()
+    }
+}
+
+impl ResolvedImage {
+    /// `source` pinned to the manifest that was resolved: the image as
+    /// errors about its signatures name it.
+    pub(crate) fn pinned(&self) -> Reference {
+        self.source.with_digest(self.manifest_digest.clone())
+    }
 }
 
 /// A registry client for one configuration. Endpoints (scheme, TLS policy,
@@ -302,13 +332,31 @@ impl Registry {
     /// containers/image's sigstore attachments of `image`: the OCI manifest
     /// tagged `sha256-<hex>.sig` in the repository the image came from; each
     /// layer is one signature. No such manifest means no signatures.
+    ///
+    /// Unlike containers/image, which reads every layer, a manifest listing
+    /// more than [`MAX_SIGSTORE_ATTACHMENTS`] layers, or declaring (or
+    /// serving) more than [`crate::MAX_SIGNATURE_BYTES_PER_IMAGE`], is an error,
+    /// found before any layer is fetched where the manifest tells. Identical
+    /// layers (digest, media type and annotations) are one signature; a
+    /// blob that several layers name is fetched once.
     pub async fn sigstore_attachments(
         &self,
         image: &ResolvedImage,
     ) -> Result<Vec<SigstoreSignature>, Error> {
+        let mut budget = SignatureBudget::new(image.pinned().to_string());
+        self.sigstore_attachments_within(image, &mut budget).await
+    }
+
+    /// [`Registry::sigstore_attachments`], counting the bytes against
+    /// `budget`, which the image's lookaside signatures share.
+    pub(crate) async fn sigstore_attachments_within(
+        &self,
+        image: &ResolvedImage,
+        budget: &mut SignatureBudget,
+    ) -> Result<Vec<SigstoreSignature>, Error> {
         self.within_deadline(
             format!("reading sigstore attachments of {}", image.source),
-            self.sigstore_attachments_inner(image),
+            self.sigstore_attachments_inner(image, budget),
         )
         .await
     }
@@ -316,6 +364,7 @@ impl Registry {
     async fn sigstore_attachments_inner(
         &self,
         image: &ResolvedImage,
+        budget: &mut SignatureBudget,
     ) -> Result<Vec<SigstoreSignature>, Error> {
         let source = &image.source;
         let endpoint = self.endpoint(source.domain(), image.insecure).await?;
@@ -338,17 +387,38 @@ impl Registry {
             Err(err) => return Err(err),
         };
         let sig_manifest = parse_sigstore_manifest(&fetched, &display)?;
-        let mut signatures = Vec::with_capacity(sig_manifest.layers.len());
-        for (number, layer) in sig_manifest.layers.into_iter().enumerate() {
+        // Its bytes (up to 4 MiB) are not needed while the blobs are read.
+        drop(fetched);
+        let layers = distinct_layers(sig_manifest.layers, &display)?;
+        budget.check_declared(
+            layers
+                .iter()
+                .map(|(_, layer)| u64::try_from(layer.size).unwrap_or(0))
+                .fold(0, u64::saturating_add),
+        )?;
+        let mut signatures: Vec<SigstoreSignature> = Vec::with_capacity(layers.len());
+        // Where each blob already read is, so that layers naming one blob
+        // (one payload signed by several keys) fetch it once.
+        let mut read: HashMap<Digest, usize> = HashMap::new();
+        for (number, layer) in layers {
             let what = format!("signature layer {number} of {display}");
             let layer_digest = digest::parse(&what, &layer.digest)?;
-            let what = format!("signature {layer_digest} of {display}");
-            let payload = session
-                .get_blob(layer_digest.as_str(), &what, MAX_SIGNATURE_SIZE)
-                .await?;
-            // The only check that these are the bytes the manifest names:
-            // the policy trusts them from here on.
-            digest::verify(&what, &layer_digest, &payload)?;
+            let payload = match read.get(&layer_digest) {
+                Some(&index) => signatures[index].payload.clone(),
+                None => {
+                    let what = format!("signature {layer_digest} of {display}");
+                    let payload = session
+                        .get_blob(layer_digest.as_str(), &what, MAX_SIGNATURE_SIZE)
+                        .await?;
+                    // The only check that these are the bytes the manifest
+                    // names: the policy trusts them from here on.
+                    digest::verify(&what, &layer_digest, &payload)?;
+                    read.insert(layer_digest, signatures.len());
+                    payload
+                }
+            };
+            // Every copy is held until the verdict, so every copy counts.
+            budget.charge(payload.len())?;
             signatures.push(SigstoreSignature {
                 mime_type: layer.media_type,
                 payload,
@@ -618,8 +688,38 @@ fn parse_sigstore_manifest(
     Ok(parsed)
 }
 
+/// The layers of a `.sig` manifest worth reading, each with its position in
+/// the manifest: at most [`MAX_SIGSTORE_ATTACHMENTS`], counted as the
+/// manifest lists them (before anything is fetched, and before duplicates
+/// are dropped, so that a manifest no signer would write is refused whatever
+/// it repeats), and without repeats of an identical layer, which would be
+/// the same signature checked again.
+fn distinct_layers(
+    layers: Vec<Descriptor>,
+    display: &str,
+) -> Result<Vec<(usize, Descriptor)>, Error> {
+    if layers.len() > MAX_SIGSTORE_ATTACHMENTS {
+        return Err(Error::TooManySignatures {
+            what: format!("sigstore attachment manifest {display}"),
+            count: layers.len(),
+            limit: MAX_SIGSTORE_ATTACHMENTS,
+        });
+    }
+    let mut distinct: Vec<(usize, Descriptor)> = Vec::with_capacity(layers.len());
+    for (number, layer) in layers.into_iter().enumerate() {
+        if !distinct.iter().any(|(_, seen)| same_layer(seen, &layer)) {
+            distinct.push((number, layer));
+        }
+    }
+    Ok(distinct)
+}
+
 fn same_layer(a: &Descriptor, b: &Descriptor) -> bool {
-    let annotations = |d: &Descriptor| d.annotations.clone().unwrap_or_default();
+    // No annotations and an empty map are the same layer; compared in
+    // place, as certificates and Rekor bundles make them large.
+    fn annotations(d: &Descriptor) -> Option<&BTreeMap<String, String>> {
+        d.annotations.as_ref().filter(|m| !m.is_empty())
+    }
     a.digest == b.digest && a.media_type == b.media_type && annotations(a) == annotations(b)
 }
 

@@ -3,8 +3,8 @@
 use criguard_policy::Signature;
 use criguard_registries::{LookasideAccess, RegistriesD};
 
-use crate::Error;
 use crate::registry::{Registry, ResolvedImage};
+use crate::{Error, MAX_SIGNATURE_BYTES_PER_IMAGE};
 
 /// The signatures found for an image, and where they were looked for, so
 /// that a rejection for "no signature" can say where none was.
@@ -49,10 +49,54 @@ impl ImageSignatures {
     }
 }
 
+/// The bytes of signatures one image may still bring in: lookaside files
+/// and attachments are counted against one total,
+/// [`MAX_SIGNATURE_BYTES_PER_IMAGE`], so that the memory a check holds does
+/// not grow with how many signatures a store or registry serves.
+#[derive(Debug)]
+pub(crate) struct SignatureBudget {
+    /// The image, as the error names it.
+    image: String,
+    used: u64,
+}
+
+impl SignatureBudget {
+    pub(crate) fn new(image: String) -> SignatureBudget {
+        SignatureBudget { image, used: 0 }
+    }
+
+    /// Refuses, before anything is fetched, signatures whose sizes (as a
+    /// manifest declares them) would not fit. A manifest that overstates
+    /// them is refused too: fail closed, the sizes are the signer's.
+    pub(crate) fn check_declared(&self, declared: u64) -> Result<(), Error> {
+        self.check(self.used.saturating_add(declared))
+    }
+
+    /// Counts `bytes` that were read and are kept.
+    pub(crate) fn charge(&mut self, bytes: usize) -> Result<(), Error> {
+        self.used = self
+            .used
+            .saturating_add(u64::try_from(bytes).unwrap_or(u64::MAX));
+        self.check(self.used)
+    }
+
+    fn check(&self, total: u64) -> Result<(), Error> {
+        if total > MAX_SIGNATURE_BYTES_PER_IMAGE as u64 {
+            return Err(Error::SignaturesTooLarge {
+                image: self.image.clone(),
+                total,
+                limit: MAX_SIGNATURE_BYTES_PER_IMAGE,
+            });
+        }
+        Ok(())
+    }
+}
+
 impl Registry {
     /// Reads the lookaside store registries.d names for the repository the
     /// image came from (its mirror, maybe), then, where registries.d turns
-    /// them on, the sigstore attachments next to it.
+    /// them on, the sigstore attachments next to it. Both count against one
+    /// [`MAX_SIGNATURE_BYTES_PER_IMAGE`].
     pub async fn signatures(
         &self,
         registries_d: &RegistriesD,
@@ -63,14 +107,15 @@ impl Registry {
             .signature_url(&image.manifest_digest, 1)
             .ok()
             .map(|u| u.to_string());
+        let mut budget = SignatureBudget::new(image.pinned().to_string());
         let mut signatures = self
-            .lookaside_signatures(&lookaside, &image.manifest_digest)
+            .lookaside_signatures_within(&lookaside, &image.manifest_digest, &mut budget)
             .await?;
         let lookaside_count = signatures.len();
         let sigstore_attachments = registries_d.use_sigstore_attachments(&image.source);
         if sigstore_attachments {
             signatures.extend(
-                self.sigstore_attachments(image)
+                self.sigstore_attachments_within(image, &mut budget)
                     .await?
                     .into_iter()
                     .map(Signature::Sigstore),

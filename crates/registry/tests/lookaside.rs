@@ -135,7 +135,22 @@ async fn file_store_faults_are_errors() {
         .await
         .unwrap_err();
     assert!(
-        err.to_string().contains("assuming that's unreasonable"),
+        matches!(
+            err,
+            Error::TooManySignatures {
+                count: 128,
+                limit: 127,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(err.kind(), criguard_registry::ErrorKind::Content);
+    assert!(
+        err.to_string().contains(&format!(
+            "lookaside signatures of {DIGEST} at file://{}/ns/app: server provided 128 signatures, assuming that's unreasonable",
+            dir.path().display()
+        )),
         "{err}"
     );
 }

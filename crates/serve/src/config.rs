@@ -7,22 +7,22 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use criguard_policy::DEFAULT_POLICY;
+use criguard_registries::DEFAULT_REGISTRIES_D;
 use serde::Deserialize;
 
-use crate::Error;
+use crate::{Error, Mode, OnInvalidPolicy, TagPinnedPulls};
 
 pub const DEFAULT_CONFIG: &str = "/etc/criguard/config.toml";
 const DEFAULT_LISTEN: &str = "/run/criguard/criguard.sock";
 const DEFAULT_RUNTIME_ENDPOINT: &str = "/run/containerd/containerd.sock";
-/// containers/image's (and CRI-O's) system-wide policy.
-pub const DEFAULT_POLICY: &str = "/etc/containers/policy.json";
 /// `<dir>/<namespace>.json`, CRI-O's `signature_policy_dir` rule.
 const DEFAULT_POLICY_DIR: &str = "/etc/criguard/policies";
-/// containers/image's system-wide registries.d.
-pub const DEFAULT_REGISTRIES_D: &str = "/etc/containers/registries.d";
 const DEFAULT_METRICS_ADDRESS: &str = "127.0.0.1:9891";
+/// Where verified pulls are kept across restarts.
+const DEFAULT_STATE_DIR: &str = "/var/lib/criguard";
 /// The largest config file read.
-const MAX_CONFIG_SIZE: usize = 1 << 20;
+const MAX_CONFIG_SIZE: u64 = 1 << 20;
 
 /// The file, or the flags, before defaults are applied: `None` is "not
 /// said here".
@@ -56,9 +56,29 @@ pub struct ConfigFile {
     /// How often policy files are re-read even without a change
     /// notification (file systems that send none).
     pub policy_poll_seconds: Option<u64>,
+    /// What a policy file that becomes invalid while serving means:
+    /// `reject` (the default) every image it governs until it is fixed,
+    /// since its last valid version may be looser than what it now tries
+    /// to say; `keep-last-valid` keeps enforcing that version.
+    pub on_invalid_policy: Option<OnInvalidPolicy>,
+    /// `enforce` or `audit`: the mode of namespaces without a
+    /// `<policy-dir>/<namespace>.mode` file.
+    pub default_mode: Option<Mode>,
+    /// Where what pulls verified is kept, so that creates after a restart
+    /// are decided again without the registry.
+    pub state_dir: Option<PathBuf>,
     /// `host:port` for `/metrics`; an empty string turns metrics off.
     pub metrics_address: Option<String>,
     pub log_format: Option<LogFormat>,
+    /// Methods criguard does not know (`/package.Service/Method`) that may
+    /// be forwarded unchecked; any other unknown method is refused, so
+    /// that a new way to bring an image in is closed until someone looks.
+    pub forward_methods: Option<Vec<String>>,
+    /// How a verified (pinned) pull also gets the name the kubelet asked
+    /// for in the runtime: `containerd` (the default; turns itself off
+    /// with a warning on a runtime without containerd's images service)
+    /// or `off`.
+    pub tag_pinned_pulls: Option<TagPinnedPulls>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -83,15 +103,23 @@ pub struct Settings {
     pub cache_size: u64,
     pub resolve_ttl: Duration,
     pub policy_poll: Duration,
+    pub on_invalid_policy: OnInvalidPolicy,
+    pub default_mode: Mode,
+    pub state_dir: PathBuf,
     pub metrics_address: Option<String>,
     pub log_format: LogFormat,
+    /// Checked: each is a method criguard may forward.
+    pub forward_methods: Vec<String>,
+    pub tag_pinned_pulls: TagPinnedPulls,
 }
 
 impl ConfigFile {
     /// Reads `path`. A missing file is an error only when `required` (it
     /// was named on the command line); the default path may be absent.
     pub fn load(path: &Path, required: bool) -> Result<ConfigFile, Error> {
-        let bytes = match crate::read_limited(path, MAX_CONFIG_SIZE) {
+        let bytes = match criguard_files::read_limited(path, MAX_CONFIG_SIZE)
+            .map_err(std::io::Error::from)
+        {
             Ok(bytes) => bytes,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => {
                 return Ok(ConfigFile::default());
@@ -130,8 +158,13 @@ impl ConfigFile {
             cache_size: overrides.cache_size.or(self.cache_size),
             resolve_ttl_seconds: overrides.resolve_ttl_seconds.or(self.resolve_ttl_seconds),
             policy_poll_seconds: overrides.policy_poll_seconds.or(self.policy_poll_seconds),
+            on_invalid_policy: overrides.on_invalid_policy.or(self.on_invalid_policy),
+            default_mode: overrides.default_mode.or(self.default_mode),
+            state_dir: overrides.state_dir.or(self.state_dir),
             metrics_address: overrides.metrics_address.or(self.metrics_address),
             log_format: overrides.log_format.or(self.log_format),
+            forward_methods: overrides.forward_methods.or(self.forward_methods),
+            tag_pinned_pulls: overrides.tag_pinned_pulls.or(self.tag_pinned_pulls),
         }
     }
 
@@ -197,12 +230,24 @@ impl ConfigFile {
             cache_size,
             resolve_ttl: seconds(self.resolve_ttl_seconds, 30, "resolve_ttl_seconds", 0)?,
             policy_poll: seconds(self.policy_poll_seconds, 10, "policy_poll_seconds", 1)?,
+            on_invalid_policy: self.on_invalid_policy.unwrap_or_default(),
+            default_mode: self.default_mode.unwrap_or_default(),
+            state_dir: absolute(
+                self.state_dir.unwrap_or_else(|| DEFAULT_STATE_DIR.into()),
+                "state_dir",
+            )?,
             metrics_address: Some(
                 self.metrics_address
                     .unwrap_or_else(|| DEFAULT_METRICS_ADDRESS.to_owned()),
             )
             .filter(|a| !a.is_empty()),
             log_format: self.log_format.unwrap_or(LogFormat::Text),
+            forward_methods: {
+                let listed = self.forward_methods.unwrap_or_default();
+                criguard_cri::Methods::new(&listed).map_err(|e| bad(e.to_string()))?;
+                listed
+            },
+            tag_pinned_pulls: self.tag_pinned_pulls.unwrap_or_default(),
         })
     }
 }
@@ -241,10 +286,23 @@ mod tests {
             "registry_timeout_seconds = 0",
             "cache_size = 0",
             "listen = \"/a\"\nruntime_endpoint = \"unix:///a\"",
+            "forward_methods = [\"/runtime.v1.ImageService/PullImage\"]",
         ] {
             let file: ConfigFile = toml::from_str(bad).unwrap();
             assert!(file.settings(Path::new("c")).is_err(), "{bad}");
         }
+        assert!(toml::from_str::<ConfigFile>("on_invalid_policy = \"keep\"").is_err());
+        assert!(toml::from_str::<ConfigFile>("tag_pinned_pulls = \"cri-o\"").is_err());
+        let off: ConfigFile = toml::from_str("tag_pinned_pulls = \"off\"").unwrap();
+        assert_eq!(
+            off.settings(Path::new("c")).unwrap().tag_pinned_pulls,
+            TagPinnedPulls::Off
+        );
+        let keep: ConfigFile = toml::from_str("on_invalid_policy = \"keep-last-valid\"").unwrap();
+        assert_eq!(
+            keep.settings(Path::new("c")).unwrap().on_invalid_policy,
+            OnInvalidPolicy::KeepLastValid
+        );
         let off: ConfigFile = toml::from_str("metrics_address = \"\"").unwrap();
         assert_eq!(off.settings(Path::new("c")).unwrap().metrics_address, None);
     }

@@ -21,6 +21,10 @@ pub enum Error {
     #[error(transparent)]
     Registry(#[from] criguard_registry::Error),
     #[error(transparent)]
+    Source(std::sync::Arc<criguard_registry::Error>),
+    #[error(transparent)]
+    SystemConfig(#[from] criguard_registry::SystemConfigError),
+    #[error(transparent)]
     Cri(#[from] criguard_cri::Error),
     #[error("metrics address {address}: {source}")]
     Metrics {

@@ -104,12 +104,35 @@ pub struct Metrics {
     passthrough: Family<MethodLabels, Histogram>,
     runtime_unavailable: Counter,
     policy_reloads: Family<ResultLabels, Counter>,
+    registry_config_reloads: Family<FileResultLabels, Counter>,
     registry_fetches: Family<FetchLabels, Counter>,
+    source_errors: Family<KindLabels, Counter>,
+    pinned_tags: Family<ResultLabels, Counter>,
+    state_store: Family<EventLabels, Counter>,
+}
+
+/// What happened to the store of verified pulls: `rebuilt`, `corrupt`,
+/// `evicted`, `unavailable`, `write-error`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct EventLabels {
+    event: &'static str,
+}
+
+/// `file`: `registries-d`, `registries-conf` or `auth-file`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct FileResultLabels {
+    file: &'static str,
+    result: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct FetchLabels {
     fetch: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KindLabels {
+    kind: &'static str,
 }
 
 impl Default for Metrics {
@@ -163,6 +186,13 @@ impl Metrics {
             "Policy file changes applied, refused (invalid) or removed",
             policy_reloads.clone(),
         );
+        let registry_config_reloads = Family::<FileResultLabels, Counter>::default();
+        registry.register(
+            "registry_config_reloads",
+            "registries.d, registries.conf and auth file changes applied or refused (invalid, \
+             unreadable or gone: the last valid version stays)",
+            registry_config_reloads.clone(),
+        );
         let registry_fetches = Family::<FetchLabels, Counter>::default();
         registry.register(
             "registry_fetches",
@@ -170,15 +200,41 @@ impl Metrics {
              requests for the same thing share one",
             registry_fetches.clone(),
         );
+        let source_errors = Family::<KindLabels, Counter>::default();
+        registry.register(
+            "registry_errors",
+            "Decisions that could not be made because a registry failed, by kind: \
+             authentication, timeout, unreachable, not-found, server, content, configuration",
+            source_errors.clone(),
+        );
+        let pinned_tags = Family::<ResultLabels, Counter>::default();
+        registry.register(
+            "pinned_tags",
+            "Names the kubelet pulled, written into the runtime for the digest criguard \
+             verified and pinned: written, not-visible (written, not yet in the CRI's answers), \
+             failed, unsupported (the runtime has no containerd images service)",
+            pinned_tags.clone(),
+        );
+        let state_store = Family::<EventLabels, Counter>::default();
+        registry.register(
+            "state_store_events",
+            "Events of the on-disk store of verified pulls: rebuilt (unreadable, moved \
+             aside), corrupt (a record dropped), evicted, unavailable, write-error",
+            state_store.clone(),
+        );
         Metrics {
             registry,
+            pinned_tags,
+            state_store,
             registry_fetches,
+            source_errors,
             decisions,
             verification,
             cache,
             passthrough,
             runtime_unavailable,
             policy_reloads,
+            registry_config_reloads,
         }
     }
 
@@ -231,6 +287,20 @@ impl Metrics {
             .inc();
     }
 
+    pub(crate) fn source_error(&self, kind: &'static str) {
+        self.source_errors.get_or_create(&KindLabels { kind }).inc();
+    }
+
+    pub(crate) fn pinned_tag(&self, result: &'static str) {
+        self.pinned_tags
+            .get_or_create(&ResultLabels { result })
+            .inc();
+    }
+
+    pub(crate) fn state_store(&self, event: &'static str) {
+        self.state_store.get_or_create(&EventLabels { event }).inc();
+    }
+
     pub(crate) fn runtime_unavailable(&self) {
         self.runtime_unavailable.inc();
     }
@@ -238,6 +308,12 @@ impl Metrics {
     pub fn policy_reload(&self, result: &'static str) {
         self.policy_reloads
             .get_or_create(&ResultLabels { result })
+            .inc();
+    }
+
+    pub fn registry_config_reload(&self, file: &'static str, result: &'static str) {
+        self.registry_config_reloads
+            .get_or_create(&FileResultLabels { file, result })
             .inc();
     }
 

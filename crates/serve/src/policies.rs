@@ -5,35 +5,62 @@
 //! re-read on change notifications and on a timer; each is judged alone:
 //!
 //! - a valid new content takes effect at once;
-//! - an invalid one is refused, logged and counted, and the last good
-//!   content of that file stays in force;
+//! - an invalid (or unreadable, or deleted global) one is refused, logged
+//!   and counted. With `on_invalid_policy = "reject"`, the default, every
+//!   image the file governs is then rejected until it is fixed: the last
+//!   valid version may be looser than what the file now tries to say, and
+//!   containers/image (CRI-O, podman) reads policy.json at each pull, so an
+//!   invalid one fails every pull there too. With `"keep-last-valid"` the
+//!   last valid content stays in force;
 //! - a namespace file that has never been valid rejects every image of its
-//!   namespace: falling back to the global policy could be looser than
-//!   what the file was written to say;
+//!   namespace in either mode: falling back to the global policy could be
+//!   looser than what the file was written to say;
 //! - a deleted namespace file puts its namespace back on the global policy,
-//!   as it would at start-up. A deleted global policy is refused.
+//!   as it would at start-up;
+//! - a policy folder that disappears or cannot be listed is refused, not
+//!   read as "no namespace files": the namespaces that had a file there are
+//!   rejected (`reject`) or keep their last valid policy (`keep-last-valid`)
+//!   until it is back; the others stay on the global policy. A folder
+//!   missing at start-up holds no namespace policies (a warning is logged),
+//!   and its files apply when it appears.
+//!
+//! An invalid file at start-up refuses the start in either mode.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
 
 use criguard_policy::{Policy, PolicyError};
 use criguard_reference::Digest;
 use criguard_registry::digest::sha256;
 
-use crate::{Error, read_limited};
+use criguard_files::read_limited;
+
+use crate::Error;
+use crate::reload::{ConfigKind, ReloadOutcome, Reloadable, with_parent};
 
 /// A policy in force, with what identifies its content.
 #[derive(Debug)]
 pub struct LoadedPolicy {
-    pub policy: Policy,
+    pub policy: Arc<Policy>,
     pub path: PathBuf,
     /// sha256 of the file's bytes and of every key, certificate and
     /// keyring file it names: part of every decision's cache key, so that
     /// a changed policy, or a key replaced under the same path, is a new
     /// key and no cached allowance outlives the trust it was made with.
     pub digest: Digest,
+}
+
+/// What a policy file that is invalid *now* means for the images it
+/// governs (the `on_invalid_policy` setting).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OnInvalidPolicy {
+    /// Reject every image the file governs until it is valid again.
+    #[default]
+    Reject,
+    /// Keep enforcing the file's last valid content.
+    KeepLastValid,
 }
 
 /// One policy file as last seen.
@@ -44,7 +71,7 @@ struct FileState {
     /// The digest of the content last read, valid or not, so that an
     /// unchanged invalid file is reported once, not at every poll.
     seen: Digest,
-    /// Why the content last read was refused.
+    /// Why the content last read was refused; `None` when it is in force.
     refused: Option<String>,
 }
 
@@ -52,28 +79,35 @@ struct FileState {
 struct PolicySet {
     global: FileState,
     namespaces: HashMap<String, FileState>,
-}
-
-/// What a reload did to one file.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ReloadOutcome {
-    Applied { path: PathBuf },
-    Refused { path: PathBuf, reason: String },
-    Removed { path: PathBuf },
+    /// Whether the folder has ever been listed: one missing from the start
+    /// holds no namespace policies, one that disappears is an error.
+    dir_listed: bool,
+    /// Why the folder, listed before, cannot be listed now.
+    dir_problem: Option<String>,
 }
 
 /// The policies in force.
 pub struct Policies {
     global_path: PathBuf,
     dir: PathBuf,
+    on_invalid: OnInvalidPolicy,
     current: RwLock<Arc<PolicySet>>,
 }
 
 impl Policies {
-    /// Loads the global policy and every namespace policy. Any invalid
-    /// file refuses the start: a node must not come up enforcing less than
-    /// its files say.
+    /// [`Policies::load_with`] with the default, `reject`.
     pub fn load(global: &Path, dir: &Path) -> Result<Policies, Error> {
+        Self::load_with(global, dir, OnInvalidPolicy::default())
+    }
+
+    /// Loads the global policy and every namespace policy. Any invalid
+    /// file refuses the start, whatever `on_invalid` says: a node must not
+    /// come up enforcing less than its files say.
+    pub fn load_with(
+        global: &Path,
+        dir: &Path,
+        on_invalid: OnInvalidPolicy,
+    ) -> Result<Policies, Error> {
         let global_state = match read_policy(global) {
             (seen, Ok(loaded)) => FileState {
                 in_force: Some(Arc::new(loaded)),
@@ -82,11 +116,25 @@ impl Policies {
             },
             (_, Err(reason)) => return Err(reason.into_error(global)),
         };
+        let (files, dir_listed) = match namespace_files(dir) {
+            Ok(files) => (files, true),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                tracing::warn!(
+                    policy_dir = %dir.display(),
+                    "the policy folder does not exist: every namespace is on the global \
+                     policy until it is created"
+                );
+                (Vec::new(), false)
+            }
+            Err(source) => {
+                return Err(Error::Read {
+                    path: dir.to_owned(),
+                    source,
+                });
+            }
+        };
         let mut namespaces = HashMap::new();
-        for (namespace, path) in namespace_files(dir).map_err(|source| Error::Read {
-            path: dir.to_owned(),
-            source,
-        })? {
+        for (namespace, path) in files {
             match read_policy(&path) {
                 (seen, Ok(loaded)) => {
                     namespaces.insert(
@@ -104,9 +152,12 @@ impl Policies {
         Ok(Policies {
             global_path: global.to_owned(),
             dir: dir.to_owned(),
+            on_invalid,
             current: RwLock::new(Arc::new(PolicySet {
                 global: global_state,
                 namespaces,
+                dir_listed,
+                dir_problem: None,
             })),
         })
     }
@@ -129,21 +180,53 @@ impl Policies {
     }
 
     /// The policy for pods of `namespace` (`""`: no pod, the global one),
-    /// or why there is none that can be used.
+    /// or why there is none that can be used: which file, and what is
+    /// wrong with it.
     pub fn for_namespace(&self, namespace: &str) -> Result<Arc<LoadedPolicy>, String> {
         let set = self.snapshot();
-        let state = match set.namespaces.get(namespace) {
-            Some(state) if !namespace.is_empty() => state,
-            _ => &set.global,
+        let own = set
+            .namespaces
+            .get(namespace)
+            .filter(|_| !namespace.is_empty());
+        let Some(state) = own else {
+            let what = format!(
+                "the global policy {} (used for namespace {namespace:?})",
+                self.global_path.display()
+            );
+            return self.usable(&set.global, &what);
         };
-        match &state.in_force {
-            Some(policy) => Ok(Arc::clone(policy)),
-            None => Err(format!(
-                "the policy for namespace {namespace:?}, {}, is invalid, so every image of \
-                 the namespace is rejected: {}",
-                self.dir.join(format!("{namespace}.json")).display(),
-                state.refused.as_deref().unwrap_or("never read")
+        if let (Some(problem), OnInvalidPolicy::Reject) = (&set.dir_problem, self.on_invalid) {
+            return Err(format!(
+                "the policy folder {} {problem}; namespace {namespace:?} had a policy there, \
+                 so every image of the namespace is rejected until the folder is back",
+                self.dir.display()
+            ));
+        }
+        let what = format!(
+            "the policy for namespace {namespace:?}, {},",
+            self.dir.join(format!("{namespace}.json")).display()
+        );
+        self.usable(state, &what)
+    }
+
+    /// The policy `state` enforces under this mode, or why none.
+    fn usable(&self, state: &FileState, what: &str) -> Result<Arc<LoadedPolicy>, String> {
+        match (&state.in_force, &state.refused, self.on_invalid) {
+            (Some(policy), None, _) | (Some(policy), Some(_), OnInvalidPolicy::KeepLastValid) => {
+                Ok(Arc::clone(policy))
+            }
+            (_, refused, _) => Err(format!(
+                "{what} is invalid, so every image it applies to is rejected: {}",
+                refused.as_deref().unwrap_or("never read")
             )),
+        }
+    }
+
+    /// What a refused file means for its images, for the log.
+    fn consequence(&self, state: &FileState) -> &'static str {
+        match (self.on_invalid, &state.in_force) {
+            (OnInvalidPolicy::KeepLastValid, Some(_)) => "the last valid version stays in force",
+            _ => "every image it applies to is rejected until it is fixed",
         }
     }
 
@@ -152,14 +235,22 @@ impl Policies {
         let old = self.snapshot();
         let mut next = (*old).clone();
         let mut outcomes = Vec::new();
-        update(&self.global_path, &mut next.global, true, &mut outcomes);
+        self.update(&self.global_path, &mut next.global, &mut outcomes);
         match namespace_files(&self.dir) {
             Ok(files) => {
+                next.dir_listed = true;
+                if next.dir_problem.take().is_some() {
+                    outcomes.push(ReloadOutcome::Applied {
+                        kind: ConfigKind::Policy,
+                        path: self.dir.clone(),
+                    });
+                }
                 let present: HashMap<String, PathBuf> = files.into_iter().collect();
                 next.namespaces.retain(|namespace, _| {
                     let keep = present.contains_key(namespace);
                     if !keep {
                         outcomes.push(ReloadOutcome::Removed {
+                            kind: ConfigKind::Policy,
                             path: self.dir.join(format!("{namespace}.json")),
                         });
                     }
@@ -171,13 +262,33 @@ impl Policies {
                         seen: sha256(b"\0never read"),
                         refused: None,
                     });
-                    update(&path, state, false, &mut outcomes);
+                    self.update(&path, state, &mut outcomes);
                 }
             }
-            Err(e) => outcomes.push(ReloadOutcome::Refused {
-                path: self.dir.clone(),
-                reason: format!("cannot list the policy directory: {e}"),
-            }),
+            // Never there: no namespace policies, as at start-up.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !next.dir_listed => {}
+            Err(e) => {
+                let problem = if e.kind() == std::io::ErrorKind::NotFound {
+                    "has disappeared".to_owned()
+                } else {
+                    format!("cannot be listed: {e}")
+                };
+                if next.dir_problem.as_deref() != Some(problem.as_str()) {
+                    let consequence = match self.on_invalid {
+                        OnInvalidPolicy::Reject => "rejected",
+                        OnInvalidPolicy::KeepLastValid => "kept on their last valid policy",
+                    };
+                    outcomes.push(ReloadOutcome::Refused {
+                        kind: ConfigKind::Policy,
+                        path: self.dir.clone(),
+                        reason: format!(
+                            "the policy folder {problem}; the namespaces that had a policy \
+                             there are {consequence} until it is back"
+                        ),
+                    });
+                    next.dir_problem = Some(problem);
+                }
+            }
         }
         if !outcomes.is_empty() {
             *self
@@ -188,88 +299,45 @@ impl Policies {
         outcomes
     }
 
-    /// Reloads on file-system notifications about the policy files' folders
-    /// and every `poll` in any case, reporting each outcome to `report`.
-    /// Runs until the task is dropped.
-    pub async fn watch(self: Arc<Self>, poll: Duration, report: impl Fn(&ReloadOutcome)) {
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<()>(1);
-        let watcher = self.notifier(tx);
-        if let Err(e) = &watcher {
-            tracing::warn!(error = %e, "policy files are only polled: no change notifications");
+    /// Re-reads one file into `state`, recording what happened.
+    fn update(&self, path: &Path, state: &mut FileState, outcomes: &mut Vec<ReloadOutcome>) {
+        let (seen, read) = read_policy(path);
+        if seen == state.seen {
+            return;
         }
-        let mut timer = tokio::time::interval(poll);
-        timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = timer.tick() => {}
-                Some(()) = rx.recv() => {
-                    // Editors and `kubectl` write in several steps; settle.
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    while rx.try_recv().is_ok() {}
-                }
+        state.seen = seen;
+        match read {
+            Ok(loaded) => {
+                state.in_force = Some(Arc::new(loaded));
+                state.refused = None;
+                outcomes.push(ReloadOutcome::Applied {
+                    kind: ConfigKind::Policy,
+                    path: path.to_owned(),
+                });
             }
-            let this = Arc::clone(&self);
-            let outcomes = tokio::task::spawn_blocking(move || this.reload())
-                .await
-                .unwrap_or_default();
-            for outcome in &outcomes {
-                report(outcome);
-            }
-        }
-    }
-
-    fn notifier(
-        &self,
-        tx: tokio::sync::mpsc::Sender<()>,
-    ) -> notify::Result<notify::RecommendedWatcher> {
-        use notify::Watcher as _;
-        let mut watcher =
-            notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-                if event.is_ok() {
-                    // Full means a reload is already due.
-                    let _ = tx.try_send(());
-                }
-            })?;
-        let mut folders = vec![self.dir.clone()];
-        if let Some(parent) = self.global_path.parent() {
-            folders.push(parent.to_owned());
-        }
-        for folder in folders {
-            // A folder that does not exist yet is still polled.
-            if folder.is_dir() {
-                watcher.watch(&folder, notify::RecursiveMode::NonRecursive)?;
+            Err(problem) => {
+                let problem = problem.to_string();
+                let reason = format!("{problem}; {}", self.consequence(state));
+                state.refused = Some(problem);
+                outcomes.push(ReloadOutcome::Refused {
+                    kind: ConfigKind::Policy,
+                    path: path.to_owned(),
+                    reason,
+                });
             }
         }
-        Ok(watcher)
     }
 }
 
-/// Re-reads one file into `state`, recording what happened.
-fn update(path: &Path, state: &mut FileState, global: bool, outcomes: &mut Vec<ReloadOutcome>) {
-    let (seen, read) = read_policy(path);
-    if seen == state.seen {
-        return;
+impl Reloadable for Policies {
+    fn reload(&self) -> Vec<ReloadOutcome> {
+        Policies::reload(self)
     }
-    state.seen = seen;
-    match read {
-        Ok(loaded) => {
-            state.in_force = Some(Arc::new(loaded));
-            state.refused = None;
-            outcomes.push(ReloadOutcome::Applied {
-                path: path.to_owned(),
-            });
-        }
-        Err(problem) => {
-            let mut reason = problem.to_string();
-            if global || state.in_force.is_some() {
-                reason.push_str("; the last valid version stays in force");
-            }
-            state.refused = Some(reason.clone());
-            outcomes.push(ReloadOutcome::Refused {
-                path: path.to_owned(),
-                reason,
-            });
-        }
+
+    fn folders(&self) -> Vec<PathBuf> {
+        with_parent(&self.dir)
+            .chain(self.global_path.parent().map(Path::to_owned))
+            .collect()
     }
 }
 
@@ -310,12 +378,13 @@ impl std::fmt::Display for Problem {
 /// The file's content digest (of the error, when it cannot be read, so
 /// that a change of error counts as a change) and its policy.
 fn read_policy(path: &Path) -> (Digest, Result<LoadedPolicy, Problem>) {
-    match read_limited(path, criguard_policy::MAX_POLICY_SIZE) {
+    match read_limited(path, criguard_policy::MAX_POLICY_SIZE as u64).map_err(std::io::Error::from)
+    {
         Ok(bytes) => match Policy::from_bytes(&bytes, &path.display().to_string()) {
             Ok(policy) => {
                 let digest = content_digest(&bytes, &policy);
                 let loaded = LoadedPolicy {
-                    policy,
+                    policy: Arc::new(policy),
                     path: path.to_owned(),
                     digest: digest.clone(),
                 };
@@ -336,7 +405,7 @@ fn read_policy(path: &Path) -> (Digest, Result<LoadedPolicy, Problem>) {
 fn content_digest(bytes: &[u8], policy: &Policy) -> Digest {
     let mut all = bytes.to_vec();
     for file in policy.trust_files() {
-        let content = match read_limited(file, crate::MAX_TRUST_FILE_SIZE) {
+        let content = match read_limited(file, criguard_verification::MAX_TRUST_FILE_SIZE) {
             Ok(content) => sha256(&content).to_string(),
             Err(e) => format!("unreadable: {e}"),
         };
@@ -347,13 +416,9 @@ fn content_digest(bytes: &[u8], policy: &Policy) -> Digest {
 
 /// `<namespace>.json` files whose names are Kubernetes namespace names
 /// (DNS labels). Other files cannot belong to a namespace and are left
-/// alone. A missing folder holds no namespace policies.
+/// alone. A missing folder is an error here; the callers decide.
 fn namespace_files(dir: &Path) -> std::io::Result<Vec<(String, PathBuf)>> {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(e),
-    };
+    let entries = std::fs::read_dir(dir)?;
     let mut files = Vec::new();
     for entry in entries {
         let entry = entry?;
@@ -369,7 +434,7 @@ fn namespace_files(dir: &Path) -> std::io::Result<Vec<(String, PathBuf)>> {
 }
 
 /// RFC 1123 label, as Kubernetes requires of namespace names.
-fn is_namespace_name(name: &str) -> bool {
+pub(crate) fn is_namespace_name(name: &str) -> bool {
     let bytes = name.as_bytes();
     !bytes.is_empty()
         && bytes.len() <= 63
@@ -381,122 +446,4 @@ fn is_namespace_name(name: &str) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const ACCEPT: &str = r#"{"default":[{"type":"insecureAcceptAnything"}]}"#;
-    const REJECT: &str = r#"{"default":[{"type":"reject"}]}"#;
-
-    fn requirement(policies: &Policies, namespace: &str) -> Result<String, String> {
-        policies
-            .for_namespace(namespace)
-            .map(|p| format!("{:?}", p.policy.default_requirements()))
-    }
-
-    #[test]
-    fn namespaces_reload_and_fall_back() {
-        let dir = tempfile::tempdir().unwrap();
-        let global = dir.path().join("policy.json");
-        let ns_dir = dir.path().join("policies");
-        std::fs::write(&global, REJECT).unwrap();
-        std::fs::create_dir(&ns_dir).unwrap();
-        std::fs::write(ns_dir.join("dev.json"), ACCEPT).unwrap();
-        std::fs::write(ns_dir.join("Not_A_Namespace.json"), "garbage").unwrap();
-        let policies = Policies::load(&global, &ns_dir).unwrap();
-        let reject = requirement(&policies, "").unwrap();
-        let accept = requirement(&policies, "dev").unwrap();
-        assert_ne!(reject, accept);
-        assert_eq!(requirement(&policies, "prod").unwrap(), reject);
-        assert!(policies.reload().is_empty());
-
-        // Garbage replaces dev's policy: refused, the last good one stays.
-        std::fs::write(ns_dir.join("dev.json"), "{garbage").unwrap();
-        let outcomes = policies.reload();
-        assert!(
-            matches!(&outcomes[..], [ReloadOutcome::Refused { .. }]),
-            "{outcomes:?}"
-        );
-        assert_eq!(requirement(&policies, "dev").unwrap(), accept);
-        // Reported once, not at every poll.
-        assert!(policies.reload().is_empty());
-
-        // A new namespace file that was never valid rejects its namespace.
-        std::fs::write(ns_dir.join("prod.json"), "[]").unwrap();
-        policies.reload();
-        let refused = requirement(&policies, "prod").unwrap_err();
-        assert!(refused.contains("prod.json"), "{refused}");
-
-        // Fixed, it applies; deleted, the namespace is back on the global.
-        std::fs::write(ns_dir.join("prod.json"), ACCEPT).unwrap();
-        policies.reload();
-        assert_eq!(requirement(&policies, "prod").unwrap(), accept);
-        std::fs::remove_file(ns_dir.join("prod.json")).unwrap();
-        let outcomes = policies.reload();
-        assert!(
-            matches!(&outcomes[..], [ReloadOutcome::Removed { .. }]),
-            "{outcomes:?}"
-        );
-        assert_eq!(requirement(&policies, "prod").unwrap(), reject);
-
-        // The global policy deleted or broken: refused, still in force.
-        std::fs::remove_file(&global).unwrap();
-        assert!(matches!(
-            &policies.reload()[..],
-            [ReloadOutcome::Refused { .. }]
-        ));
-        assert_eq!(requirement(&policies, "").unwrap(), reject);
-        std::fs::write(&global, ACCEPT).unwrap();
-        policies.reload();
-        assert_eq!(requirement(&policies, "").unwrap(), accept);
-    }
-
-    #[test]
-    fn a_key_replaced_under_the_same_path_is_a_new_policy() {
-        let dir = tempfile::tempdir().unwrap();
-        let key = dir.path().join("key.pub");
-        std::fs::write(&key, "first key").unwrap();
-        let global = dir.path().join("policy.json");
-        let policy = serde_json::json!({"default": [{"type": "sigstoreSigned", "keyPath": key,
-            "signedIdentity": {"type": "matchRepository"}}]});
-        std::fs::write(&global, policy.to_string()).unwrap();
-        let policies = Policies::load(&global, &dir.path().join("none")).unwrap();
-        let before = policies.for_namespace("").unwrap().digest.clone();
-        assert!(policies.reload().is_empty());
-        std::fs::write(&key, "second key").unwrap();
-        let outcomes = policies.reload();
-        assert!(
-            matches!(&outcomes[..], [ReloadOutcome::Applied { .. }]),
-            "{outcomes:?}"
-        );
-        let after = policies.for_namespace("").unwrap().digest.clone();
-        assert_ne!(before, after);
-        // A key that disappears changes it too.
-        std::fs::remove_file(&key).unwrap();
-        assert!(matches!(
-            &policies.reload()[..],
-            [ReloadOutcome::Applied { .. }]
-        ));
-        assert_ne!(policies.for_namespace("").unwrap().digest, after);
-    }
-
-    #[test]
-    fn an_invalid_file_refuses_the_start() {
-        let dir = tempfile::tempdir().unwrap();
-        let global = dir.path().join("policy.json");
-        std::fs::write(&global, ACCEPT).unwrap();
-        std::fs::write(dir.path().join("dev.json"), "{}").unwrap();
-        let error = Policies::load(&global, dir.path()).err().unwrap();
-        assert!(error.to_string().contains("dev.json"), "{error}");
-        assert!(Policies::load(&dir.path().join("missing.json"), dir.path()).is_err());
-    }
-
-    #[test]
-    fn namespace_names() {
-        for good in ["a", "kube-system", "a1", &"x".repeat(63)] {
-            assert!(is_namespace_name(good), "{good}");
-        }
-        for bad in ["", "-a", "a-", "A", "a.b", "..", "a/b", &"x".repeat(64)] {
-            assert!(!is_namespace_name(bad), "{bad}");
-        }
-    }
-}
+mod tests;

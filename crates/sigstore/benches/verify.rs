@@ -7,7 +7,6 @@
 
 use std::collections::BTreeMap;
 use std::hint::black_box;
-use std::path::Path;
 
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{
@@ -16,18 +15,11 @@ use aws_lc_rs::signature::{
 };
 use base64::Engine;
 use criguard_policy::{
-    KeySet, ReferenceMatch, SigstoreSignature, SigstoreSigned, SigstoreTrust, SigstoreVerifier,
-    TrustFiles,
+    InMemoryTrustFiles, KeySet, ReferenceMatch, SigstoreSignature, SigstoreSigned, SigstoreTrust,
+    SigstoreVerifier,
 };
 use criguard_sigstore::{PublicKey, Verifier};
 use criterion::{Criterion, criterion_group, criterion_main};
-
-struct NoFiles;
-impl TrustFiles for NoFiles {
-    fn read(&self, path: &Path) -> Result<Vec<u8>, String> {
-        Err(path.display().to_string())
-    }
-}
 
 fn bench(c: &mut Criterion) {
     let rng = SystemRandom::new();
@@ -70,10 +62,12 @@ fn bench(c: &mut Criterion) {
         )]),
     };
     let verifier = Verifier::new();
+    // The key is in the policy: no file is read.
+    let files = InMemoryTrustFiles::new();
     group.bench_function("criguard_sigstore_requirement", |b| {
         b.iter(|| {
             verifier
-                .verify(black_box(&requirement), &NoFiles, black_box(&attachment))
+                .verify(black_box(&requirement), &files, black_box(&attachment))
                 .unwrap()
         })
     });

@@ -17,7 +17,26 @@ use crypto_secretbox::XSalsa20Poly1305;
 use crypto_secretbox::aead::{Aead, KeyInit};
 use serde::{Deserialize, Serialize};
 
+use criguard_policy::SigstoreSignature;
+use criguard_policy::payload::COSIGN_SIGNATURE_MIME_TYPE;
+
 use crate::public_key::PublicKey;
+use crate::verifier::SIGNATURE_ANNOTATION;
+
+/// cosign's payload: the repository (no tag) and the manifest digest, the
+/// claim a `cosign sign` signature makes.
+pub fn cosign_payload(repository: &str, digest: &str) -> Vec<u8> {
+    serde_json::json!({
+        "critical": {
+            "identity": {"docker-reference": repository},
+            "image": {"docker-manifest-digest": digest},
+            "type": "cosign container image signature",
+        },
+        "optional": null,
+    })
+    .to_string()
+    .into_bytes()
+}
 
 /// The label cosign 2.x writes.
 pub const PRIVATE_KEY_LABEL: &str = "ENCRYPTED SIGSTORE PRIVATE KEY";
@@ -219,6 +238,25 @@ impl SigningKey {
         )
         .map_err(|_| CosignKeyError::UnsupportedKey("public key encoding failed".to_owned()))?;
         PublicKey::from_spki_der(spki.as_ref()).map_err(CosignKeyError::UnsupportedKey)
+    }
+
+    /// cosign's signature of manifest `digest` (`sha256:…`) for
+    /// `repository` (no tag): its payload, signed, with the annotation a
+    /// `.sig` layer carries, as `cosign sign` writes it.
+    pub fn sign_image(
+        &self,
+        repository: &str,
+        digest: &str,
+    ) -> Result<SigstoreSignature, CosignKeyError> {
+        let payload = cosign_payload(repository, digest);
+        Ok(SigstoreSignature {
+            mime_type: COSIGN_SIGNATURE_MIME_TYPE.to_owned(),
+            annotations: std::collections::BTreeMap::from([(
+                SIGNATURE_ANNOTATION.to_owned(),
+                self.sign_base64(&payload)?,
+            )]),
+            payload,
+        })
     }
 
     /// Signs `payload` (ECDSA P-256, SHA-256, DER) and returns the

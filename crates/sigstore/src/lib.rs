@@ -19,7 +19,7 @@ mod public_key;
 mod rekor;
 mod verifier;
 
-pub use cosign_key::{CosignKeyError, SigningKey};
+pub use cosign_key::{CosignKeyError, SigningKey, cosign_payload};
 pub use public_key::{KeyAlgorithm, PublicKey};
 pub use rekor::{SetEntry, verify_set};
 pub use verifier::{

@@ -358,19 +358,10 @@ fn read(files: &dyn TrustFiles, path: &Path) -> Result<Vec<u8>, SignatureRejecti
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
-    use std::path::Path;
 
-    use criguard_policy::{FileOrData, KeySet, Pki, ReferenceMatch};
+    use criguard_policy::{FileOrData, InMemoryTrustFiles, KeySet, Pki, ReferenceMatch};
 
     use super::*;
-
-    struct NoFiles;
-
-    impl TrustFiles for NoFiles {
-        fn read(&self, path: &Path) -> Result<Vec<u8>, String> {
-            Err(format!("{} is not readable here", path.display()))
-        }
-    }
 
     /// The parser refuses these PKI requirements; built in code they must
     /// be refused too, before any certificate is looked at.
@@ -406,7 +397,7 @@ mod tests {
             ),
         ] {
             let rejection = Verifier::new()
-                .verify(&requirement, &NoFiles, &signature)
+                .verify(&requirement, &InMemoryTrustFiles::new(), &signature)
                 .unwrap_err();
             assert!(rejection.message.contains(expected), "{rejection:?}");
         }

@@ -4,16 +4,15 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use criguard_policy::{
-    Decision, Evaluator, Image, ImageReference, Policy, Signature, SigstoreSignature, TrustFiles,
-};
-use criguard_reference::{Digest, Reference};
+use criguard_policy::{Decision, InMemoryTrustFiles, SigstoreSignature};
+use criguard_reference::Digest;
 use criguard_sigstore::Verifier;
 use criguard_testutil::keyless::{
     IssuedLeaf, LeafSpec as Leaf, TEST_EMAIL as EMAIL, TEST_ISSUER as ISSUER,
@@ -21,6 +20,8 @@ use criguard_testutil::keyless::{
     keyless_annotations,
 };
 use serde_json::json;
+
+use common::{evaluate_one, rejection};
 
 const IMAGE: &str = "registry.test/app";
 
@@ -32,34 +33,20 @@ fn payload() -> Vec<u8> {
     cosign_payload(IMAGE, manifest_digest().as_str())
 }
 
-struct NoFiles;
-impl TrustFiles for NoFiles {
-    fn read(&self, path: &Path) -> Result<Vec<u8>, String> {
-        Err(format!("unexpected read of {}", path.display()))
-    }
-}
-
+/// Every requirement here carries its keys and certificates inline: no
+/// file is read.
 fn evaluate(
     requirement: serde_json::Value,
     signature: SigstoreSignature,
     now: SystemTime,
 ) -> Decision {
-    let policy = json!({"default": [requirement]}).to_string();
-    let policy = Policy::from_bytes(policy.as_bytes(), "test").unwrap();
-    let reference = ImageReference::Docker(Reference::parse_normalized(IMAGE).unwrap());
-    let verifier = Verifier::at(now);
-    Evaluator {
-        files: &NoFiles,
-        simple_signing: None,
-        sigstore: Some(&verifier),
-    }
-    .evaluate(
-        &policy,
-        &Image {
-            reference: &reference,
-            manifest_digest: &manifest_digest(),
-            signatures: &[Signature::Sigstore(signature)],
-        },
+    evaluate_one(
+        &requirement,
+        IMAGE,
+        &manifest_digest(),
+        signature,
+        &Verifier::at(now),
+        &InMemoryTrustFiles::new(),
     )
 }
 
@@ -132,14 +119,6 @@ impl Keyless {
     }
 }
 
-fn message(decision: &Decision) -> String {
-    decision
-        .rejection()
-        .unwrap_or_else(|| panic!("allowed: {decision}"))
-        .message
-        .clone()
-}
-
 #[test]
 fn valid_keyless_signature_is_allowed() {
     let k = Keyless::new();
@@ -155,7 +134,7 @@ fn wrong_email_and_wrong_issuer() {
         ..Leaf::default()
     };
     assert_eq!(
-        message(&k.decide(k.signature(&leaf))),
+        rejection(&k.decide(k.signature(&leaf))),
         r#"Required email "dev@example.test" not found (got ["other@example.test"])"#
     );
     let leaf = Leaf {
@@ -163,7 +142,7 @@ fn wrong_email_and_wrong_issuer() {
         ..Leaf::default()
     };
     assert_eq!(
-        message(&k.decide(k.signature(&leaf))),
+        rejection(&k.decide(k.signature(&leaf))),
         r#"Unexpected Fulcio OIDC issuer "https://evil.test""#
     );
 }
@@ -189,7 +168,7 @@ fn certificate_from_another_ca() {
     let other = TestCa::new("other ca");
     let signature = k.signature_from(&Leaf::default(), &other, &k.rekor, LOGGED_AT);
     assert_eq!(
-        message(&k.decide(signature)),
+        rejection(&k.decide(signature)),
         "veryfing leaf certificate failed: x509: certificate signed by unknown authority"
     );
 }
@@ -200,7 +179,7 @@ fn certificate_expired_or_not_yet_valid_at_integration_time() {
     for time in [LOGGED_AT - 86_400, LOGGED_AT + 2 * 86_400] {
         let signature = k.signature_from(&Leaf::default(), &k.ca, &k.rekor, time);
         assert_eq!(
-            message(&k.decide(signature)),
+            rejection(&k.decide(signature)),
             "veryfing leaf certificate failed: x509: certificate has expired or is not yet valid",
             "logged at {time}"
         );
@@ -213,7 +192,7 @@ fn set_signed_by_another_log() {
     let other = Rekor::new();
     let signature = k.signature_from(&Leaf::default(), &k.ca, &other, LOGGED_AT);
     assert_eq!(
-        message(&k.decide(signature)),
+        rejection(&k.decide(signature)),
         "cryptographic signature verification of Rekor SET failed"
     );
 }
@@ -237,7 +216,7 @@ fn entry_body_for_another_signature_or_payload() {
         ("dev.sigstore.cosign/certificate", cert_pem.clone()),
         ("dev.sigstore.cosign/bundle", set),
     ]);
-    assert!(message(&k.decide(attached)).starts_with("signature in Rekor SET does not match"));
+    assert!(rejection(&k.decide(attached)).starts_with("signature in Rekor SET does not match"));
     // The log entry is for another payload.
     let set = k
         .rekor
@@ -251,7 +230,7 @@ fn entry_body_for_another_signature_or_payload() {
         ("dev.sigstore.cosign/bundle", set),
     ]);
     assert_eq!(
-        message(&k.decide(attached)),
+        rejection(&k.decide(attached)),
         "payload in Rekor SET does not match"
     );
     // The log entry is for another certificate.
@@ -261,7 +240,7 @@ fn entry_body_for_another_signature_or_payload() {
         .annotations
         .insert("dev.sigstore.cosign/certificate".into(), other_cert);
     assert_eq!(
-        message(&k.decide(attached)),
+        rejection(&k.decide(attached)),
         "publicKey in Rekor SET does not match"
     );
 }
@@ -321,7 +300,7 @@ fn issuer_extension_variants() {
         match want {
             Ok(()) => assert!(decision.is_allowed(), "case {i}: {decision}"),
             Err(prefix) => assert!(
-                message(&decision).starts_with(prefix),
+                rejection(&decision).starts_with(prefix),
                 "case {i}: {decision}"
             ),
         }
@@ -336,7 +315,7 @@ fn critical_san_with_only_other_name_reaches_the_email_check() {
         ..Leaf::default()
     };
     assert_eq!(
-        message(&k.decide(k.signature(&leaf))),
+        rejection(&k.decide(k.signature(&leaf))),
         r#"Required email "dev@example.test" not found (got [])"#
     );
     let leaf = Leaf {
@@ -344,7 +323,7 @@ fn critical_san_with_only_other_name_reaches_the_email_check() {
         ..Leaf::default()
     };
     assert_eq!(
-        message(&k.decide(k.signature(&leaf))),
+        rejection(&k.decide(k.signature(&leaf))),
         "veryfing leaf certificate failed: x509: unhandled critical extension"
     );
 }
@@ -392,7 +371,7 @@ fn pki_checks_time_hostname_and_critical_san() {
         after,
     );
     assert_eq!(
-        message(&expired),
+        rejection(&expired),
         "veryfing leaf certificate failed: x509: certificate has expired or is not yet valid"
     );
     let wrong_host = evaluate(
@@ -401,7 +380,7 @@ fn pki_checks_time_hostname_and_critical_san() {
         during,
     );
     assert_eq!(
-        message(&wrong_host),
+        rejection(&wrong_host),
         "Unexpected subject hostname: x509: certificate is valid for a.example.test, b.example.test, not c.example.test"
     );
     let other_name = Leaf {
@@ -414,7 +393,7 @@ fn pki_checks_time_hostname_and_critical_san() {
         during,
     );
     assert_eq!(
-        message(&refused),
+        rejection(&refused),
         "veryfing leaf certificate failed: x509: unhandled critical extension"
     );
 }
@@ -428,7 +407,7 @@ fn root_must_be_valid_when_the_leaf_is_checked() {
         rekor: Rekor::new(),
     };
     assert_eq!(
-        message(&k.decide(k.signature(&Leaf::default()))),
+        rejection(&k.decide(k.signature(&Leaf::default()))),
         "veryfing leaf certificate failed: x509: certificate has expired or is not yet valid"
     );
     let ca = TestCa::with_validity("expired root", (2020, 1, 1), (2030, 1, 1));
@@ -439,7 +418,7 @@ fn root_must_be_valid_when_the_leaf_is_checked() {
         during,
     );
     assert_eq!(
-        message(&refused),
+        rejection(&refused),
         "veryfing leaf certificate failed: x509: certificate has expired or is not yet valid"
     );
 }

@@ -5,18 +5,20 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
 use aws_lc_rs::digest;
-use criguard_policy::{
-    Decision, Evaluator, Image, ImageReference, Policy, Signature, SigstoreSignature, TrustFiles,
-};
-use criguard_reference::{Digest, Reference};
+use criguard_policy::{Decision, Signature, SigstoreSignature, TrustFiles};
+use criguard_reference::Digest;
 use criguard_sigstore::{
     BUNDLE_ANNOTATION, CERTIFICATE_ANNOTATION, CHAIN_ANNOTATION, PublicKey, SIGNATURE_ANNOTATION,
     Verifier, verify_set,
 };
 use serde_json::json;
+
+use common::{evaluate_one, rejection};
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -57,8 +59,6 @@ fn evaluate(
     if requirement.get("signedIdentity").is_none() {
         requirement["signedIdentity"] = json!({"type": "matchRepository"});
     }
-    let policy = json!({ "default": [requirement] }).to_string();
-    let policy = Policy::from_bytes(policy.as_bytes(), "test").unwrap();
     let manifest = read(&format!("{dir}/manifest.json"));
     let manifest_digest = Digest::sha256_from_bytes(
         &digest::digest(&digest::SHA256, &manifest)
@@ -68,29 +68,14 @@ fn evaluate(
     );
     let mut signature = sigstore(dir, 1);
     edit(&mut signature);
-    let reference = ImageReference::Docker(Reference::parse_normalized(reference).unwrap());
-    let verifier = Verifier::new();
-    Evaluator {
-        files: &FixtureFiles,
-        simple_signing: None,
-        sigstore: Some(&verifier),
-    }
-    .evaluate(
-        &policy,
-        &Image {
-            reference: &reference,
-            manifest_digest: &manifest_digest,
-            signatures: &[Signature::Sigstore(signature)],
-        },
+    evaluate_one(
+        &requirement,
+        reference,
+        &manifest_digest,
+        signature,
+        &Verifier::new(),
+        &FixtureFiles,
     )
-}
-
-fn rejection(decision: &Decision) -> String {
-    decision
-        .rejection()
-        .unwrap_or_else(|| panic!("allowed: {decision}"))
-        .message
-        .clone()
 }
 
 const KEY_REKOR: (&str, &str) = (

@@ -20,6 +20,9 @@ const STOP_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// A running `criguard serve`.
 pub struct CriguardDaemon {
+    /// Where the daemon tells systemd it is ready ($NOTIFY_SOCKET), as
+    /// systemd's Type=notify would see it.
+    notify: std::os::unix::net::UnixDatagram,
     dir: TempDir,
     binary: PathBuf,
     socket: PathBuf,
@@ -49,14 +52,28 @@ impl CriguardDaemon {
         let dir = tempfile::tempdir().expect("creating the daemon's temp dir");
         let socket = dir.path().join("criguard.sock");
         let metrics = free_loopback_port();
+        // Verified pulls are kept in the daemon's own directory, not the
+        // node's /var/lib/criguard, unless `config` names one (to start
+        // again on the same state).
+        let state = if config.contains("state_dir") {
+            String::new()
+        } else {
+            format!("state_dir = \"{}\"\n", dir.path().join("state").display())
+        };
         let text = format!(
             "listen = \"unix://{}\"\nruntime_endpoint = \"{}\"\nmetrics_address = \"{metrics}\"\n\
-             log_format = \"json\"\n{config}\n",
+             log_format = \"json\"\n{state}{config}\n",
             socket.display(),
             runtime.display()
         );
         fs::write(dir.path().join("config.toml"), text).expect("writing config.toml");
+        let notify = std::os::unix::net::UnixDatagram::bind(dir.path().join("notify.sock"))
+            .expect("binding the notify socket");
+        notify
+            .set_nonblocking(true)
+            .expect("making the notify socket non-blocking");
         let mut daemon = CriguardDaemon {
+            notify,
             dir,
             binary: binary.to_owned(),
             socket,
@@ -78,6 +95,7 @@ impl CriguardDaemon {
             .arg("--config")
             .arg(self.dir.path().join("config.toml"))
             .env("RUST_LOG", "info")
+            .env("NOTIFY_SOCKET", self.dir.path().join("notify.sock"))
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("cloning the log handle"))
             .stderr(log)
@@ -104,6 +122,17 @@ impl CriguardDaemon {
         }
         self.child = Some(child);
         Ok(())
+    }
+
+    /// The systemd notifications the daemon sent since the last call
+    /// (`READY=1`, `STOPPING=1`).
+    pub fn notifications(&self) -> Vec<String> {
+        let mut received = Vec::new();
+        let mut buffer = [0u8; 4096];
+        while let Ok(n) = self.notify.recv(&mut buffer) {
+            received.push(String::from_utf8_lossy(&buffer[..n]).into_owned());
+        }
+        received
     }
 
     pub fn socket(&self) -> &Path {

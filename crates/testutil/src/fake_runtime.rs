@@ -36,6 +36,8 @@ use crate::grpc::{self, GRPC_OK};
 pub struct RecordedCall {
     /// `/package.Service/Method`.
     pub path: String,
+    /// `:path` as received, query included.
+    pub path_and_query: String,
     pub headers: HeaderMap,
     /// The request body exactly as received, 5-byte frame headers included.
     pub body: Vec<u8>,
@@ -257,12 +259,17 @@ async fn handle(state: Shared, request: Request<Incoming>) -> Result<Response<Fr
         }
     };
     let path = parts.uri.path().to_string();
+    let path_and_query = parts
+        .uri
+        .path_and_query()
+        .map_or_else(|| path.clone(), |p| p.as_str().to_owned());
     let reply = {
         let mut state = lock(&state);
         state.calls.push(RecordedCall {
             path: path.clone(),
+            path_and_query,
             headers: parts.headers,
-            body,
+            body: body.clone(),
         });
         (
             state.replies.get(&path).cloned(),
@@ -270,10 +277,12 @@ async fn handle(state: Shared, request: Request<Incoming>) -> Result<Response<Fr
         )
     };
     let (reply, delay) = reply;
+    let body_for_default = body;
     if let Some(delay) = delay {
         tokio::time::sleep(delay).await;
     }
-    Ok(match reply.unwrap_or(Reply::Messages(vec![Vec::new()])) {
+    let reply = reply.unwrap_or_else(|| default_reply(&path, &body_for_default));
+    Ok(match reply {
         Reply::Messages(messages) => {
             let mut frames: VecDeque<Frame<Bytes>> = messages
                 .iter()
@@ -286,6 +295,42 @@ async fn handle(state: Shared, request: Request<Incoming>) -> Result<Response<Fr
         }
         Reply::Error { code, message } => error_response(code, &message),
     })
+}
+
+/// What an unconfigured path answers: one empty message, except that
+/// `PodSandboxStatus` of a sandbox ID `sandbox-<namespace>` describes a
+/// sandbox in that namespace (and any other ID is NotFound), so tests can
+/// run creates in several namespaces without configuring each.
+fn default_reply(path: &str, body: &[u8]) -> Reply {
+    if !path.ends_with("/PodSandboxStatus") {
+        return Reply::Messages(vec![Vec::new()]);
+    }
+    use prost::Message as _;
+    let id = body
+        .get(5..)
+        .and_then(|m| crate::cri::v1::PodSandboxStatusRequest::decode(m).ok())
+        .map(|r| r.pod_sandbox_id)
+        .unwrap_or_default();
+    match id.strip_prefix("sandbox-") {
+        Some(namespace) => Reply::Messages(vec![
+            crate::cri::v1::PodSandboxStatusResponse {
+                status: Some(crate::cri::v1::PodSandboxStatus {
+                    id: id.clone(),
+                    metadata: Some(crate::cri::v1::PodSandboxMetadata {
+                        namespace: namespace.to_owned(),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }
+            .encode_to_vec(),
+        ]),
+        None => Reply::Error {
+            code: 5,
+            message: format!("pod sandbox {id:?} not found"),
+        },
+    }
 }
 
 fn grpc_response(body: Frames) -> Response<Frames> {

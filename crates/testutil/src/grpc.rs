@@ -235,6 +235,188 @@ async fn raw_call(
     })
 }
 
+/// How a stream sent by [`h2_call_raw_path`] ended. Response headers are
+/// not decoded (that would take HPACK's Huffman code and tables): what a
+/// test needs is whether the server took the request at all.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RawStreamEnd {
+    /// The server answered; `data` is the response body as received.
+    Answered { data: Vec<u8> },
+    /// RST_STREAM with this error code (1: PROTOCOL_ERROR, a request the
+    /// server's HTTP/2 layer refused as malformed).
+    Reset(u32),
+    /// GOAWAY with this error code: the connection was refused.
+    GoAway(u32),
+}
+
+/// Sends `message` as a unary gRPC call whose `:path` is `path` byte for
+/// byte, written frame by frame: hyper's client only sends paths that
+/// parse as a URL, and grpc-go's servers (containerd 1.6, 1.7) route paths
+/// no URL has, such as `runtime.v1.ImageService/PullImage` without its
+/// leading slash. Panics when the socket refuses the connection or the
+/// call takes longer than [`DEFAULT_TIMEOUT`].
+pub async fn h2_call_raw_path(socket: &Path, path: &str, message: &[u8]) -> RawStreamEnd {
+    h2_call_raw_headers(socket, &grpc_headers(path, Some("localhost")), message).await
+}
+
+/// The header block of a unary gRPC call to `path`, pseudo-headers first;
+/// `authority` `None` leaves `:authority` out.
+pub fn grpc_headers<'a>(path: &'a str, authority: Option<&'a str>) -> Vec<(&'a str, &'a str)> {
+    let mut headers = vec![(":method", "POST"), (":scheme", "http"), (":path", path)];
+    headers.extend(authority.map(|a| (":authority", a)));
+    headers.extend([("content-type", "application/grpc"), ("te", "trailers")]);
+    headers
+}
+
+/// Sends `message` as a unary call with exactly `headers` (names and
+/// values byte for byte, in order, repeats kept), so tests can send what
+/// other gRPC implementations send and hyper's client cannot: grpc-java's
+/// `:authority` over a unix socket is the socket's path, gRPC's C core
+/// sends it percent-encoded. Panics as [`h2_call_raw_path`] does.
+pub async fn h2_call_raw_headers(
+    socket: &Path,
+    headers: &[(&str, &str)],
+    message: &[u8],
+) -> RawStreamEnd {
+    match tokio::time::timeout(DEFAULT_TIMEOUT, h2_call(socket, headers, message)).await {
+        Ok(Ok(end)) => end,
+        Ok(Err(e)) => panic!("HTTP/2 call {headers:?} on {}: {e}", socket.display()),
+        Err(_) => panic!(
+            "HTTP/2 call {headers:?} on {} took longer than {DEFAULT_TIMEOUT:?}",
+            socket.display()
+        ),
+    }
+}
+
+/// [`h2_call_raw_path`] on its own thread and runtime.
+pub fn h2_call_raw_path_blocking(socket: &Path, path: &str, message: &[u8]) -> RawStreamEnd {
+    let (socket, path, message) = (socket.to_path_buf(), path.to_owned(), message.to_vec());
+    thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("building a tokio runtime for a raw HTTP/2 call")
+            .block_on(h2_call_raw_path(&socket, &path, &message))
+    })
+    .join()
+    .unwrap_or_else(|e| std::panic::resume_unwind(e))
+}
+
+const H2_DATA: u8 = 0x0;
+const H2_HEADERS: u8 = 0x1;
+const H2_RST_STREAM: u8 = 0x3;
+const H2_SETTINGS: u8 = 0x4;
+const H2_PING: u8 = 0x6;
+const H2_GOAWAY: u8 = 0x7;
+const H2_END_STREAM: u8 = 0x1;
+const H2_ACK: u8 = 0x1;
+const H2_END_HEADERS: u8 = 0x4;
+const H2_PADDED: u8 = 0x8;
+
+fn h2_frame(out: &mut Vec<u8>, kind: u8, flags: u8, stream: u32, payload: &[u8]) {
+    let len = u32::try_from(payload.len()).expect("a test frame is small");
+    out.extend_from_slice(&len.to_be_bytes()[1..]);
+    out.push(kind);
+    out.push(flags);
+    out.extend_from_slice(&stream.to_be_bytes());
+    out.extend_from_slice(payload);
+}
+
+/// An HPACK string literal, not Huffman-coded: a 7-bit-prefix length.
+fn hpack_string(out: &mut Vec<u8>, text: &str) {
+    let mut len = text.len();
+    if len < 127 {
+        out.push(len as u8);
+    } else {
+        out.push(127);
+        len -= 127;
+        while len >= 128 {
+            out.push((len % 128) as u8 | 0x80);
+            len /= 128;
+        }
+        out.push(len as u8);
+    }
+    out.extend_from_slice(text.as_bytes());
+}
+
+async fn h2_call(
+    socket: &Path,
+    headers: &[(&str, &str)],
+    message: &[u8],
+) -> Result<RawStreamEnd, String> {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    let mut stream = UnixStream::connect(socket)
+        .await
+        .map_err(|e| format!("connecting: {e}"))?;
+    let mut out = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+    h2_frame(&mut out, H2_SETTINGS, 0, 0, &[]);
+    let mut block = Vec::new();
+    for (name, value) in headers {
+        // Literal header field without indexing, new name.
+        block.push(0);
+        hpack_string(&mut block, name);
+        hpack_string(&mut block, value);
+    }
+    h2_frame(&mut out, H2_HEADERS, H2_END_HEADERS, 1, &block);
+    h2_frame(&mut out, H2_DATA, H2_END_STREAM, 1, &frame(message));
+    stream
+        .write_all(&out)
+        .await
+        .map_err(|e| format!("writing: {e}"))?;
+    let mut data = Vec::new();
+    loop {
+        let mut header = [0u8; 9];
+        stream
+            .read_exact(&mut header)
+            .await
+            .map_err(|e| format!("reading a frame header: {e}"))?;
+        let len = u32::from_be_bytes([0, header[0], header[1], header[2]]) as usize;
+        let (kind, flags) = (header[3], header[4]);
+        let id = u32::from_be_bytes([header[5], header[6], header[7], header[8]]) & 0x7fff_ffff;
+        let mut payload = vec![0u8; len];
+        stream
+            .read_exact(&mut payload)
+            .await
+            .map_err(|e| format!("reading a frame: {e}"))?;
+        let code = |p: &[u8]| {
+            p.get(..4)
+                .map_or(0, |c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]))
+        };
+        let mut reply = Vec::new();
+        match kind {
+            H2_SETTINGS if flags & H2_ACK == 0 => h2_frame(&mut reply, H2_SETTINGS, H2_ACK, 0, &[]),
+            H2_PING if flags & H2_ACK == 0 => h2_frame(&mut reply, H2_PING, H2_ACK, 0, &payload),
+            H2_GOAWAY => return Ok(RawStreamEnd::GoAway(code(payload.get(4..).unwrap_or(&[])))),
+            H2_RST_STREAM if id == 1 => return Ok(RawStreamEnd::Reset(code(&payload))),
+            H2_DATA if id == 1 => {
+                let body = if flags & H2_PADDED != 0 {
+                    let pad = usize::from(payload.first().copied().unwrap_or(0));
+                    payload
+                        .get(1..payload.len().saturating_sub(pad))
+                        .unwrap_or(&[])
+                } else {
+                    &payload[..]
+                };
+                data.extend_from_slice(body);
+                if flags & H2_END_STREAM != 0 {
+                    return Ok(RawStreamEnd::Answered { data });
+                }
+            }
+            H2_HEADERS if id == 1 && flags & H2_END_STREAM != 0 => {
+                return Ok(RawStreamEnd::Answered { data });
+            }
+            _ => {}
+        }
+        if !reply.is_empty() {
+            stream
+                .write_all(&reply)
+                .await
+                .map_err(|e| format!("writing: {e}"))?;
+        }
+    }
+}
+
 /// `grpc-message` encoding: printable ASCII but `%` as is, the rest as
 /// `%XX` of its UTF-8 bytes.
 pub fn percent_encode(message: &str) -> String {

@@ -122,7 +122,10 @@ impl OciIndex {
 /// (add at least one with [`ImageBuilder::file`] so images differ).
 #[derive(Debug, Clone)]
 pub struct ImageBuilder {
-    files: Vec<(String, Vec<u8>)>,
+    /// `(path, contents, mode)`
+    files: Vec<(String, Vec<u8>, u32)>,
+    entrypoint: Option<Vec<String>>,
+    cmd: Option<Vec<String>>,
     os: String,
     architecture: String,
     variant: Option<String>,
@@ -140,6 +143,8 @@ impl ImageBuilder {
     pub fn new() -> ImageBuilder {
         ImageBuilder {
             files: Vec::new(),
+            entrypoint: None,
+            cmd: None,
             os: "linux".to_string(),
             architecture: "amd64".to_string(),
             variant: None,
@@ -151,7 +156,29 @@ impl ImageBuilder {
     /// Adds a regular file (mode 0644, mtime 0) to the layer; `path` is
     /// relative, e.g. `etc/motd`.
     pub fn file(mut self, path: &str, contents: impl Into<Vec<u8>>) -> Self {
-        self.files.push((path.to_string(), contents.into()));
+        self.files.push((path.to_string(), contents.into(), 0o644));
+        self
+    }
+
+    /// Adds an executable file (mode 0755), for images a runtime really
+    /// runs (see [`crate::program`]).
+    pub fn executable(mut self, path: &str, contents: impl Into<Vec<u8>>) -> Self {
+        self.files.push((path.to_string(), contents.into(), 0o755));
+        self
+    }
+
+    /// The config's `Entrypoint`: what a runtime runs when the container
+    /// names no command. Unset, the config has none (and the digests of
+    /// images built without it stay what they were).
+    pub fn entrypoint(mut self, args: &[&str]) -> Self {
+        self.entrypoint = Some(args.iter().map(|a| (*a).to_string()).collect());
+        self
+    }
+
+    /// The config's `Cmd`: the entrypoint's arguments unless the container
+    /// names its own.
+    pub fn cmd(mut self, args: &[&str]) -> Self {
+        self.cmd = Some(args.iter().map(|a| (*a).to_string()).collect());
         self
     }
 
@@ -198,6 +225,12 @@ impl ImageBuilder {
             "config": {},
             "rootfs": {"type": "layers", "diff_ids": [diff_id]},
         });
+        if let Some(entrypoint) = &self.entrypoint {
+            config["config"]["Entrypoint"] = json!(entrypoint);
+        }
+        if let Some(cmd) = &self.cmd {
+            config["config"]["Cmd"] = json!(cmd);
+        }
         if let Some(v) = &self.variant {
             config["variant"] = json!(v);
         }
@@ -228,10 +261,10 @@ impl ImageBuilder {
 
     fn layer_tar(&self) -> Vec<u8> {
         let mut builder = tar::Builder::new(Vec::new());
-        for (path, contents) in &self.files {
+        for (path, contents, mode) in &self.files {
             let mut header = tar::Header::new_ustar();
             header.set_size(contents.len() as u64);
-            header.set_mode(0o644);
+            header.set_mode(*mode);
             header.set_mtime(0);
             header.set_uid(0);
             header.set_gid(0);

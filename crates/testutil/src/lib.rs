@@ -2,8 +2,9 @@
 //! on 127.0.0.1, the peer tools (cosign, skopeo, gpg), small OCI images,
 //! and for the CRI proxy a real containerd ([`Containerd`]), a byte-level
 //! fake runtime ([`FakeRuntime`]), a CRI client generated from the upstream
-//! `api.proto` ([`cri`]) and raw gRPC helpers ([`grpc`]).
-//! Everything it starts it stops again, by PID.
+//! `api.proto` ([`cri`]) and raw gRPC helpers ([`grpc`]); the demo and the
+//! benchmark drivers start from the same registry set-up
+//! ([`RegistrySetup`]). Everything it starts it stops again, by PID.
 //!
 //! criguard must give containers/image's verdicts and read cosign's
 //! signatures, so its tests run against the real programs rather than
@@ -44,7 +45,10 @@ pub mod image;
 pub mod keyless;
 pub mod peer;
 pub mod process;
+pub mod program;
+pub mod python_grpc;
 pub mod registry;
+pub mod setup;
 pub mod skopeo;
 pub mod static_http;
 
@@ -63,7 +67,10 @@ pub use image::{
 };
 pub use peer::{PeerTools, hermetic};
 pub use process::{DEFAULT_TIMEOUT, output_text, run_ok, run_with_timeout};
+pub use program::{pause_image, runnable_image, static_program};
+pub use python_grpc::PythonGrpc;
 pub use registry::Registry;
+pub use setup::{RegistrySetup, criguard_binary};
 pub use skopeo::{
     lookaside_registries_d, sigstore_registries_d, skopeo_copy_with_policy,
     skopeo_copy_with_policy_using, skopeo_sign_gpg, skopeo_sign_gpg_all, skopeo_sign_sigstore,

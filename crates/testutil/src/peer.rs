@@ -1,6 +1,7 @@
 //! The peer tools criguard must agree with: cosign 2.5 and skopeo 1.18
 //! (containers/image 5.34) from Debian trixie, and bookworm's skopeo 1.9.3
-//! (GPG only: Debian disabled sigstore in it).
+//! (GPG only: Debian disabled sigstore in it); and the runtime it must work
+//! in front of besides bookworm's containerd 1.6: containerd 2.1 from sid.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -33,9 +34,15 @@ impl PeerTools {
                 Some(d) if !d.is_empty() => PathBuf::from(d),
                 _ => workspace_root().join("target/peer-tools"),
             };
-            let ready = ["bin/cosign", "bin/skopeo", "versions.txt"]
-                .iter()
-                .all(|f| dir.join(f).is_file());
+            let ready = [
+                "bin/cosign",
+                "bin/skopeo",
+                "versions.txt",
+                "containerd-sid/usr/bin/containerd",
+                "containerd-sid/usr/bin/containerd-shim-runc-v2",
+            ]
+            .iter()
+            .all(|f| dir.join(f).is_file());
             if !ready {
                 let script = workspace_root().join("scripts/fetch-peer-tools.sh");
                 let mut cmd = Command::new(&script);
@@ -59,6 +66,14 @@ impl PeerTools {
     /// told otherwise: always pass `--policy` and `--registries.d`.
     pub fn skopeo(&self) -> PathBuf {
         self.dir.join("bin/skopeo")
+    }
+
+    /// Debian sid's containerd 2.1, unpacked (not installed) by
+    /// `scripts/fetch-containerd-sid.sh`: the directory holding
+    /// `containerd` and its `containerd-shim-runc-v2`. Both run with
+    /// bookworm's libc; the shim runs bookworm's runc.
+    pub fn containerd_sid_bin(&self) -> PathBuf {
+        self.dir.join("containerd-sid/usr/bin")
     }
 
     /// The Debian version of a fetched package (`cosign`, `skopeo`, `libc6`,
@@ -100,7 +115,7 @@ pub fn workspace_root() -> PathBuf {
 /// a proxy on a closed loopback port, so any attempt to reach a host other
 /// than loopback (which Go never proxies) fails at once instead of hanging
 /// or silently using the network. Public so that programs which run the
-/// peers themselves (e.g. under a benchmark driver, `examples/bench_verify.rs`)
+/// peers themselves (e.g. a benchmark driver, `bench/src/bin/bench_verify.rs`)
 /// give them exactly the environment the tests do.
 pub fn hermetic(cmd: &mut Command, scratch: &Path) {
     let home = scratch.join("home");

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use criguard_testutil::cri::v1;
 use criguard_testutil::{
     CriguardDaemon, Pushed, Registry, cosign_generate_key_pair, cosign_sign,
-    insecure_registries_conf, push_test_image, sigstore_registries_d,
+    insecure_registries_conf, push_test_image, sigstore_registries_d, test_image,
 };
 use serde_json::json;
 
@@ -26,6 +26,9 @@ pub struct Node {
     pub cosign_key: PathBuf,
     pub signed: Pushed,
     pub unsigned: Pushed,
+    /// The image IDs (config digests) a runtime reports for them.
+    pub signed_id: String,
+    pub unsigned_id: String,
 }
 
 impl Node {
@@ -50,6 +53,8 @@ impl Node {
             cosign_key,
             signed,
             unsigned,
+            signed_id: test_image("signed content").config.digest,
+            unsigned_id: test_image("unsigned content").config.digest,
         };
         node.write_global(&node.accept_anything());
         node
@@ -156,7 +161,8 @@ pub fn create(
     volumes: &[(&str, &str, &str)],
 ) -> v1::CreateContainerRequest {
     v1::CreateContainerRequest {
-        pod_sandbox_id: "sandbox-1".to_owned(),
+        // The fake runtime has a sandbox in `namespace` under this ID.
+        pod_sandbox_id: format!("sandbox-{namespace}"),
         config: Some(v1::ContainerConfig {
             metadata: Some(v1::ContainerMetadata {
                 name: container.to_owned(),
@@ -182,5 +188,39 @@ pub fn create(
             ..Default::default()
         }),
         sandbox_config: Some(sandbox(namespace)),
+    }
+}
+
+/// A host-network pod's sandbox config, as the kubelet writes it (no CNI
+/// here): its namespace, its log directory, its own PID namespace per
+/// container.
+pub fn host_network_sandbox(namespace: &str, log_directory: &Path) -> v1::PodSandboxConfig {
+    v1::PodSandboxConfig {
+        metadata: Some(v1::PodSandboxMetadata {
+            name: format!("pod-{namespace}"),
+            uid: format!("uid-{namespace}"),
+            namespace: namespace.to_owned(),
+            attempt: 0,
+        }),
+        log_directory: log_directory.to_str().unwrap().to_owned(),
+        linux: Some(v1::LinuxPodSandboxConfig {
+            security_context: Some(v1::LinuxSandboxSecurityContext {
+                namespace_options: Some(host_network()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// The pod shares the node's network, each container has its own PID
+/// namespace, as the kubelet asks for a `hostNetwork: true` pod.
+pub fn host_network() -> v1::NamespaceOption {
+    v1::NamespaceOption {
+        network: v1::NamespaceMode::Node as i32,
+        pid: v1::NamespaceMode::Container as i32,
+        ipc: v1::NamespaceMode::Pod as i32,
+        ..Default::default()
     }
 }

@@ -12,7 +12,7 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use criguard_policy::{ImageReference, Policy, TrustFiles};
+use criguard_policy::{ImageReference, Policy};
 use criguard_reference::{Digest, Reference};
 use serde_json::{Map, Value, json};
 
@@ -288,19 +288,6 @@ pub(crate) fn image_reference(name: &Name) -> ImageReference {
 /// is never compared with anything, but `Image` needs one.
 pub(crate) fn manifest_digest() -> Digest {
     Digest::parse(&digest_text(42)).expect("generated digest is valid")
-}
-
-/// Trust material is never read: the benches evaluate unsigned images, and
-/// a signature requirement rejects them before looking for keys.
-pub(crate) struct NoFiles;
-
-impl TrustFiles for NoFiles {
-    fn read(&self, path: &std::path::Path) -> Result<Vec<u8>, String> {
-        Err(format!(
-            "{} is not available in this benchmark",
-            path.display()
-        ))
-    }
 }
 
 /// Panics unless `image` resolves in `policy` to the scope the generator

@@ -1,23 +1,12 @@
-use std::path::Path;
-
 use criguard_reference::{Digest, Reference};
 
 use super::*;
 use crate::transport::ImageReference;
+use crate::trust_files::InMemoryTrustFiles;
 
 const DIGEST: &str = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 const OTHER_DIGEST: &str =
     "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
-
-struct NoFiles;
-impl TrustFiles for NoFiles {
-    fn read(&self, path: &Path) -> Result<Vec<u8>, String> {
-        Err(format!(
-            "open {}: no such file or directory",
-            path.display()
-        ))
-    }
-}
 
 /// A test double for the GPG mechanism: a "signed" blob is
 /// `key-name\npayload`, and a keyring is the key name. It lets these tests
@@ -64,7 +53,7 @@ fn decide(policy: &Policy, image: &str, signatures: &[Signature]) -> Decision {
         ImageReference::Docker(Reference::parse_docker_transport(&format!("//{image}")).unwrap());
     let digest = Digest::parse(DIGEST).unwrap();
     Evaluator {
-        files: &NoFiles,
+        files: &InMemoryTrustFiles::new(),
         simple_signing: Some(&NamedKeys),
         sigstore: None,
     }
@@ -278,15 +267,6 @@ fn decisions_read_as_a_chain() {
     );
 }
 
-/// Counts reads; every file holds its own name as a key.
-struct CountingFiles(std::cell::Cell<usize>);
-impl TrustFiles for CountingFiles {
-    fn read(&self, path: &Path) -> Result<Vec<u8>, String> {
-        self.0.set(self.0.get() + 1);
-        Ok(path.display().to_string().into_bytes())
-    }
-}
-
 #[test]
 fn key_files_are_read_once_per_evaluation() {
     let policy = policy(
@@ -301,7 +281,8 @@ fn key_files_are_read_once_per_evaluation() {
         gpg("/keys/other", "example.com/app:v1", DIGEST),
         gpg("/keys/k1", "example.com/app:v1", DIGEST),
     ];
-    let files = CountingFiles(std::cell::Cell::new(0));
+    // The key file holds its own name, which is what NamedKeys signs with.
+    let files = InMemoryTrustFiles::new().with("/keys/k1", "/keys/k1");
     let evaluator = Evaluator {
         files: &files,
         simple_signing: Some(&NamedKeys),
@@ -313,8 +294,8 @@ fn key_files_are_read_once_per_evaluation() {
         signatures: &signatures,
     };
     assert!(evaluator.evaluate(&policy, &image).is_allowed());
-    assert_eq!(files.0.get(), 1);
+    assert_eq!(files.reads(), 1);
     // A new evaluation reads again: the file may have changed.
     assert!(evaluator.evaluate(&policy, &image).is_allowed());
-    assert_eq!(files.0.get(), 2);
+    assert_eq!(files.reads(), 2);
 }

@@ -1,0 +1,935 @@
+//! The set-up and driver behind `bench/serve.sh`: what `criguard serve`
+//! costs in front of a real containerd, measured side by side in one run
+//! against containerd alone (the same calls on containerd's own socket).
+//!
+//! 1. Pass-through latency: `--calls` sequential ImageStatus and ListImages
+//!    calls over one connection, direct and through criguard, in
+//!    alternating blocks after a warm-up: p50, p99, mean.
+//! 2. Throughput: `--load-calls` ImageStatus calls from `--clients`
+//!    concurrent clients, each on its own connection, direct and through
+//!    criguard (two rounds each, alternating); the daemon's RSS before and
+//!    after, and its peak (VmHWM).
+//! 3. A cold signed pull: CRI PullImage of a cosign-signed image under a
+//!    policy requiring that key (sigstoreSigned, registries.d with
+//!    use-sigstore-attachments), the image removed from containerd before
+//!    every pull and, through criguard, a running daemon whose caches are
+//!    off (every pull resolves, fetches and checks); `--pulls` repetitions,
+//!    alternating. The first pull of a freshly started daemon (its registry
+//!    clients not yet built) is measured too. Beside them,
+//!    containers/image's own cost of the same check: `skopeo copy --policy`
+//!    minus `skopeo copy --insecure-policy` to `dir:` (skopeo 1.18, both
+//!    with `--remove-signatures`, so the difference is fetching and
+//!    verifying the signatures).
+//! 4. A warm second pull of the same image (decision cache warm).
+//! 5. CreateContainer with a warm cache: containerd cannot run a sandbox
+//!    here, so the request names sandbox "does-not-exist" and containerd
+//!    answers NotFound either way; through criguard the difference is its
+//!    check (from the pull record and decision cache).
+//!
+//! Before and while timing, the answers are checked (the signed image is
+//! allowed and verified, not cached, on a cold pull; an unsigned one is
+//! refused; creates through criguard are allowed by a signature decision and
+//! fail only with containerd's NotFound), so the figures are of the work
+//! meant. Nothing is asserted about time: the goals are printed beside the
+//! figures for the reader.
+//!
+//! Usage: `bench_serve PATH/TO/criguard OUT_DIR [--calls N] [--load-calls N]
+//! [--clients N] [--pulls N] [--creates N] [--json]` (bench/serve.sh builds
+//! criguard and passes both). Writes OUT_DIR/summary.md and
+//! OUT_DIR/serve.json; `--json` prints the JSON too. Needs Debian's
+//! containerd and docker-registry and the peer tools.
+
+#![allow(clippy::expect_used, clippy::panic)]
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use criguard_bench::{load_average, version};
+use criguard_testutil::cri::{self, ImageServiceClient, RuntimeServiceClient, v1};
+use criguard_testutil::{
+    Containerd, CriguardDaemon, PeerTools, Pushed, RegistrySetup, cosign_generate_key_pair,
+    cosign_sign, criguard_binary, push_test_image, run_with_timeout,
+};
+use serde_json::{Value, json};
+use tokio::runtime::Runtime;
+use tokio::task::JoinSet;
+use tonic::Code;
+use tonic::transport::Channel;
+
+const PASSWORD: &str = "bench-password";
+/// The namespace whose policy file requires our cosign key.
+const NAMESPACE: &str = "bench-signed";
+/// Calls per block when direct and through-criguard calls alternate.
+const BLOCK: usize = 100;
+
+struct Options {
+    criguard: PathBuf,
+    out: PathBuf,
+    calls: usize,
+    load_calls: usize,
+    clients: usize,
+    pulls: usize,
+    creates: usize,
+    json: bool,
+}
+
+fn options() -> Options {
+    let mut args = std::env::args_os().skip(1);
+    let criguard = criguard_binary(&mut args);
+    let out = PathBuf::from(
+        args.next()
+            .expect("usage: bench_serve CRIGUARD OUT_DIR [...]"),
+    );
+    let mut opts = Options {
+        criguard,
+        out,
+        calls: 5000,
+        load_calls: 100_000,
+        clients: 64,
+        pulls: 10,
+        creates: 1000,
+        json: false,
+    };
+    while let Some(flag) = args.next() {
+        if flag == "--json" {
+            opts.json = true;
+            continue;
+        }
+        let value: usize = args
+            .next()
+            .and_then(|v| v.to_str()?.parse().ok())
+            .filter(|v| *v > 0)
+            .unwrap_or_else(|| panic!("{flag:?} needs a positive number"));
+        match flag.to_str() {
+            Some("--calls") => opts.calls = value,
+            Some("--load-calls") => opts.load_calls = value,
+            Some("--clients") => opts.clients = value,
+            Some("--pulls") => opts.pulls = value,
+            Some("--creates") => opts.creates = value,
+            _ => panic!(
+                "unknown option {flag:?}: --calls N, --load-calls N, --clients N, --pulls N, \
+                 --creates N, --json"
+            ),
+        }
+    }
+    opts
+}
+
+/// Durations, summarised in microseconds.
+struct Samples(Vec<Duration>);
+
+impl Samples {
+    fn sorted_us(&self) -> Vec<f64> {
+        let mut v: Vec<f64> = self.0.iter().map(|d| d.as_secs_f64() * 1e6).collect();
+        v.sort_by(f64::total_cmp);
+        v
+    }
+
+    /// Nearest-rank percentile, `p` in (0, 1].
+    fn percentile(&self, p: f64) -> f64 {
+        let v = self.sorted_us();
+        assert!(!v.is_empty(), "no samples");
+        let rank = ((p * v.len() as f64).ceil() as usize).clamp(1, v.len());
+        v[rank - 1]
+    }
+
+    /// The median (mean of the two middle values for an even count).
+    fn median(&self) -> f64 {
+        let v = self.sorted_us();
+        assert!(!v.is_empty(), "no samples");
+        let n = v.len();
+        if n % 2 == 1 {
+            v[n / 2]
+        } else {
+            (v[n / 2 - 1] + v[n / 2]) / 2.0
+        }
+    }
+
+    fn mean(&self) -> f64 {
+        self.sorted_us().iter().sum::<f64>() / self.0.len() as f64
+    }
+
+    fn json(&self) -> Value {
+        let v = self.sorted_us();
+        json!({
+            "n": v.len(),
+            "median_us": self.median(),
+            "p99_us": self.percentile(0.99),
+            "mean_us": self.mean(),
+            "min_us": v.first(),
+            "max_us": v.last(),
+        })
+    }
+}
+
+fn sandbox(namespace: &str) -> v1::PodSandboxConfig {
+    v1::PodSandboxConfig {
+        metadata: Some(v1::PodSandboxMetadata {
+            name: "bench-pod".to_owned(),
+            uid: "bench-uid".to_owned(),
+            namespace: namespace.to_owned(),
+            attempt: 0,
+        }),
+        ..Default::default()
+    }
+}
+
+fn pull_request(image: &str) -> v1::PullImageRequest {
+    v1::PullImageRequest {
+        image: Some(cri::image_spec(image)),
+        auth: None,
+        sandbox_config: Some(sandbox(NAMESPACE)),
+    }
+}
+
+/// What the kubelet sends, but for a sandbox containerd does not have.
+fn create_request(image_id: &str, user_image: &str) -> v1::CreateContainerRequest {
+    v1::CreateContainerRequest {
+        pod_sandbox_id: "does-not-exist".to_owned(),
+        config: Some(v1::ContainerConfig {
+            metadata: Some(v1::ContainerMetadata {
+                name: "bench".to_owned(),
+                attempt: 0,
+            }),
+            image: Some(v1::ImageSpec {
+                image: image_id.to_owned(),
+                user_specified_image: user_image.to_owned(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+        sandbox_config: Some(sandbox(NAMESPACE)),
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Call {
+    ImageStatus,
+    ListImages,
+}
+
+/// One pass-through call; panics unless the answer is the expected one.
+async fn call_once(client: &mut ImageServiceClient<Channel>, call: Call, image: &str) {
+    match call {
+        Call::ImageStatus => {
+            let response = client
+                .image_status(v1::ImageStatusRequest {
+                    image: Some(cri::image_spec(image)),
+                    verbose: false,
+                })
+                .await
+                .expect("ImageStatus");
+            assert!(response.into_inner().image.is_some(), "{image} is missing");
+        }
+        Call::ListImages => {
+            let response = client
+                .list_images(v1::ListImagesRequest::default())
+                .await
+                .expect("ListImages");
+            assert!(!response.into_inner().images.is_empty(), "no images listed");
+        }
+    }
+}
+
+/// `n` calls on each of `sockets` (one connection each), after `warmup`
+/// calls each, in alternating blocks of [`BLOCK`] so both share the
+/// machine's state; the samples in `sockets` order.
+async fn sequential(sockets: [&Path; 2], call: Call, image: &str, n: usize) -> [Samples; 2] {
+    let mut clients = [
+        cri::image_client(cri::connect(sockets[0]).await),
+        cri::image_client(cri::connect(sockets[1]).await),
+    ];
+    let warmup = (n / 10).clamp(1, 500);
+    for client in &mut clients {
+        for _ in 0..warmup {
+            call_once(client, call, image).await;
+        }
+    }
+    let mut samples = [Vec::with_capacity(n), Vec::with_capacity(n)];
+    let mut done = 0;
+    let mut round = 0;
+    while done < n {
+        let k = BLOCK.min(n - done);
+        let order = if round % 2 == 0 { [0, 1] } else { [1, 0] };
+        for side in order {
+            for _ in 0..k {
+                let start = Instant::now();
+                call_once(&mut clients[side], call, image).await;
+                samples[side].push(start.elapsed());
+            }
+        }
+        done += k;
+        round += 1;
+    }
+    let [a, b] = samples;
+    [Samples(a), Samples(b)]
+}
+
+/// `total` ImageStatus calls from `clients` concurrent clients, each on a
+/// connection of its own, made (and used once) before the clock starts.
+/// Returns the wall time from the first call to the last answer.
+async fn load(socket: &Path, clients: usize, total: usize, image: &str) -> Duration {
+    let mut connected = Vec::with_capacity(clients);
+    for _ in 0..clients {
+        let mut client = cri::image_client(cri::connect(socket).await);
+        call_once(&mut client, Call::ImageStatus, image).await;
+        connected.push(client);
+    }
+    let (per, extra) = (total / clients, total % clients);
+    let start = Instant::now();
+    let mut tasks = JoinSet::new();
+    for (i, mut client) in connected.into_iter().enumerate() {
+        let n = per + usize::from(i < extra);
+        let image = image.to_owned();
+        tasks.spawn(async move {
+            for _ in 0..n {
+                call_once(&mut client, Call::ImageStatus, &image).await;
+            }
+        });
+    }
+    while let Some(joined) = tasks.join_next().await {
+        joined.expect("a load client failed");
+    }
+    start.elapsed()
+}
+
+async fn image_client(socket: &Path) -> ImageServiceClient<Channel> {
+    cri::image_client(cri::connect(socket).await)
+}
+
+async fn runtime_client(socket: &Path) -> RuntimeServiceClient<Channel> {
+    cri::runtime_client(cri::connect(socket).await)
+}
+
+/// Removes image `id` from containerd (all its names) and checks it is gone.
+fn remove_image(rt: &Runtime, containerd: &Path, id: &str) {
+    rt.block_on(async {
+        let mut client = image_client(containerd).await;
+        let present = client
+            .image_status(v1::ImageStatusRequest {
+                image: Some(cri::image_spec(id)),
+                verbose: false,
+            })
+            .await
+            .expect("ImageStatus")
+            .into_inner()
+            .image
+            .is_some();
+        if present {
+            client
+                .remove_image(v1::RemoveImageRequest {
+                    image: Some(cri::image_spec(id)),
+                })
+                .await
+                .expect("RemoveImage");
+        }
+        let after = client
+            .image_status(v1::ImageStatusRequest {
+                image: Some(cri::image_spec(id)),
+                verbose: false,
+            })
+            .await
+            .expect("ImageStatus")
+            .into_inner()
+            .image;
+        assert!(after.is_none(), "{id} is still in containerd: {after:?}");
+    });
+}
+
+/// Times one PullImage of `image` on `socket`, the connection made (and,
+/// for the proxy, its connection to containerd opened by a Version call)
+/// before the clock starts. Returns the time and the image ref.
+fn timed_pull(rt: &Runtime, socket: &Path, image: &str) -> (Duration, String) {
+    rt.block_on(async {
+        let channel = cri::connect(socket).await;
+        cri::runtime_client(channel.clone())
+            .version(v1::VersionRequest::default())
+            .await
+            .expect("Version");
+        let mut client = cri::image_client(channel);
+        let start = Instant::now();
+        let response = client
+            .pull_image(pull_request(image))
+            .await
+            .unwrap_or_else(|e| panic!("pulling {image} through {}: {e:?}", socket.display()));
+        (start.elapsed(), response.into_inner().image_ref)
+    })
+}
+
+/// The node's files, as `crates/cli/tests/serve_support` writes them: the
+/// global policy and `policies/bench-signed.json` both require our cosign
+/// key in the registry and reject everything else.
+fn daemon_config(setup: &RegistrySetup, policy: &Path) -> String {
+    let policies = setup.path("policies");
+    fs::create_dir_all(&policies).expect("creating the policy dir");
+    fs::copy(policy, policies.join(format!("{NAMESPACE}.json")))
+        .expect("writing the namespace policy");
+    format!(
+        "policy = \"{}\"\npolicy_dir = \"{}\"\nregistries_d = \"{}\"\nregistries_conf = \"{}\"\n",
+        policy.display(),
+        policies.display(),
+        setup.registries_d.display(),
+        setup.registries_conf.display()
+    )
+}
+
+/// The last audit line the daemon wrote for `operation`.
+fn last_audit(daemon: &CriguardDaemon, operation: &str) -> Value {
+    last_audits(daemon, operation, 1).remove(0)
+}
+
+/// The last `n` audit lines the daemon wrote for `operation`.
+fn last_audits(daemon: &CriguardDaemon, operation: &str, n: usize) -> Vec<Value> {
+    let mut lines: Vec<Value> = daemon
+        .audit()
+        .into_iter()
+        .filter(|line| line["operation"] == operation)
+        .collect();
+    assert!(
+        lines.len() >= n,
+        "fewer than {n} {operation} audit lines in:\n{}",
+        daemon.log()
+    );
+    lines.split_off(lines.len() - n)
+}
+
+/// The time criguard says it spent deciding (`elapsed_ms` of audit lines).
+fn check_times(audits: &[Value]) -> Samples {
+    audit_times(audits, "elapsed_ms")
+}
+
+/// One timing field of the audit lines (`elapsed_ms`, `resolve_ms`, …).
+fn audit_times(audits: &[Value], field: &str) -> Samples {
+    Samples(
+        audits
+            .iter()
+            .map(|a| {
+                let ms = a[field]
+                    .as_f64()
+                    .unwrap_or_else(|| panic!("{field} in the audit line {a}"));
+                Duration::from_secs_f64(ms / 1000.0)
+            })
+            .collect(),
+    )
+}
+
+/// Checks every line allowed the image by a signature decision, from the
+/// decision cache or not as `cached` says.
+fn assert_allowed(audits: &[Value], cached: bool) {
+    for audit in audits {
+        assert!(
+            audit["verdict"] == "allowed"
+                && audit["reason"] == "signature"
+                && audit["cached"] == cached
+                && audit["signatures"].as_u64() >= Some(1),
+            "expected an allowed, verified{} decision: {audit}",
+            if cached { ", cached" } else { ", uncached" }
+        );
+    }
+}
+
+/// `skopeo copy` of `image` to a fresh `dir:`, under `policy` (or with
+/// `--insecure-policy`), without copying signatures; returns the wall time
+/// and whether it succeeded.
+fn skopeo_copy(
+    setup: &RegistrySetup,
+    policy: Option<&Path>,
+    image: &str,
+) -> (Duration, bool, String) {
+    let dest = tempfile::tempdir_in(setup.dir.path()).expect("a skopeo destination");
+    let mut cmd = setup.command(&PeerTools::get().skopeo());
+    match policy {
+        Some(policy) => cmd.arg("--policy").arg(policy),
+        None => cmd.arg("--insecure-policy"),
+    };
+    cmd.arg("--registries.d")
+        .arg(&setup.registries_d)
+        .args([
+            "copy",
+            "--quiet",
+            "--remove-signatures",
+            "--src-tls-verify=false",
+        ])
+        .arg(format!("docker://{image}"))
+        .arg(format!("dir:{}", dest.path().display()));
+    let start = Instant::now();
+    let out = run_with_timeout(&mut cmd, Duration::from_secs(120));
+    let elapsed = start.elapsed();
+    (
+        elapsed,
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+    )
+}
+
+fn mib(kib: u64) -> f64 {
+    kib as f64 / 1024.0
+}
+
+fn main() {
+    let opts = options();
+    fs::create_dir_all(&opts.out).expect("creating the output dir");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("building the tokio runtime");
+
+    // The node: a registry with a cosign-signed and an unsigned image, the
+    // signed-only policy, registries.d and registries.conf.
+    let setup = RegistrySetup::start("criguard-bench-serve-");
+    let reg = &setup.registry;
+    let keys = setup.path("keys");
+    fs::create_dir(&keys).expect("creating the keys dir");
+    let (key, public) = cosign_generate_key_pair(&keys, PASSWORD);
+    let signed: Pushed = push_test_image(reg, "bench/signed", "v1", "signed content");
+    cosign_sign(&key, PASSWORD, &signed.by_digest());
+    let unsigned = push_test_image(reg, "bench/unsigned", "v1", "unsigned content");
+    let policy = setup.policy(&public);
+    let config = daemon_config(&setup, &policy);
+    let tag = signed.by_tag();
+    let host = reg.host();
+    let containerd = Containerd::start(&[(&host, &host)]);
+    let direct = containerd.socket().to_path_buf();
+    let start_daemon = || CriguardDaemon::start(&opts.criguard, &direct, &config);
+
+    println!(
+        "machine: {} CPUs, load average {}",
+        num_cpus(),
+        load_average()
+    );
+    println!("  {}", version(&opts.criguard, "--version"));
+    println!(
+        "  {}",
+        version(Path::new("/usr/bin/containerd"), "--version")
+    );
+    println!(
+        "  {} (Debian package {})",
+        version(&PeerTools::get().skopeo(), "--version"),
+        PeerTools::get().package_version("skopeo")
+    );
+    println!(
+        "image: {tag} = {} (one small layer), signed by cosign {}; registry {host} (pid {}), \
+         containerd pid {}",
+        signed.digest,
+        PeerTools::get().package_version("cosign"),
+        reg.pid().expect("the registry runs"),
+        containerd.pid().expect("containerd runs"),
+    );
+
+    // The image in containerd, pulled directly: its ID is what pulls must
+    // return and what creates name.
+    let (_, image_id) = timed_pull(&rt, &direct, &tag);
+    let mut daemon = start_daemon();
+    println!(
+        "criguard serve pid {} (default caches: decisions 600 s, tag resolutions 30 s)",
+        daemon.pid().expect("the daemon runs")
+    );
+
+    // Checks: the policy is applied (unsigned refused by criguard and by
+    // skopeo, signed accepted by both).
+    rt.block_on(async {
+        let status = image_client(daemon.socket())
+            .await
+            .pull_image(pull_request(&unsigned.by_tag()))
+            .await
+            .expect_err("criguard must refuse the unsigned image");
+        assert!(
+            status.message().starts_with("SignatureValidationFailed: "),
+            "{status:?}"
+        );
+    });
+    let (_, ok, said) = skopeo_copy(&setup, Some(&policy), &unsigned.by_tag());
+    assert!(!ok, "skopeo accepted the unsigned image");
+    assert!(said.contains("Source image rejected"), "{said}");
+    let (_, ok, said) = skopeo_copy(&setup, Some(&policy), &tag);
+    assert!(ok, "skopeo refused the signed image: {said}");
+    let (_, ok, said) = skopeo_copy(&setup, None, &tag);
+    assert!(ok, "skopeo --insecure-policy failed: {said}");
+    println!("checked: unsigned refused and signed accepted by criguard and by skopeo");
+
+    let load_before = load_average();
+
+    // 1. Pass-through latency.
+    println!(
+        "\n1. pass-through latency, {} sequential calls each...",
+        opts.calls
+    );
+    let status = rt.block_on(sequential(
+        [&direct, daemon.socket()],
+        Call::ImageStatus,
+        &tag,
+        opts.calls,
+    ));
+    let list = rt.block_on(sequential(
+        [&direct, daemon.socket()],
+        Call::ListImages,
+        &tag,
+        opts.calls,
+    ));
+
+    // 2. Throughput.
+    println!(
+        "2. throughput, {} ImageStatus calls from {} clients, twice each...",
+        opts.load_calls, opts.clients
+    );
+    let (rss_before, _) = daemon.memory_kib();
+    rt.block_on(load(daemon.socket(), opts.clients, opts.clients * 10, &tag));
+    rt.block_on(load(&direct, opts.clients, opts.clients * 10, &tag));
+    let mut direct_time = Duration::ZERO;
+    let mut through_time = Duration::ZERO;
+    for round in 0..2 {
+        for through in if round == 0 {
+            [false, true]
+        } else {
+            [true, false]
+        } {
+            let socket = if through { daemon.socket() } else { &direct };
+            let took = rt.block_on(load(socket, opts.clients, opts.load_calls, &tag));
+            *if through {
+                &mut through_time
+            } else {
+                &mut direct_time
+            } += took;
+        }
+    }
+    let (rss_after, hwm_after) = daemon.memory_kib();
+    let rate = |time: Duration| 2.0 * opts.load_calls as f64 / time.as_secs_f64();
+    let (direct_rate, through_rate) = (rate(direct_time), rate(through_time));
+
+    // 3a. containers/image's cost of the same check.
+    println!(
+        "3. skopeo copy, {} runs each with and without policy...",
+        opts.pulls
+    );
+    let mut skopeo_policy = Vec::new();
+    let mut skopeo_insecure = Vec::new();
+    for i in 0..opts.pulls {
+        for with_policy in if i % 2 == 0 {
+            [true, false]
+        } else {
+            [false, true]
+        } {
+            let (took, ok, said) =
+                skopeo_copy(&setup, with_policy.then_some(policy.as_path()), &tag);
+            assert!(ok, "skopeo copy failed: {said}");
+            if with_policy {
+                skopeo_policy.push(took);
+            } else {
+                skopeo_insecure.push(took);
+            }
+        }
+    }
+    let (skopeo_policy, skopeo_insecure) = (Samples(skopeo_policy), Samples(skopeo_insecure));
+
+    // 3b. Cold pulls: the image removed from containerd first. Through
+    // criguard, a daemon that caches nothing (cache and resolution TTLs 0),
+    // so every pull resolves, fetches and verifies, over connections a
+    // running node would already have open. A freshly started daemon (its
+    // registry clients not yet built) is measured too, as first contact.
+    println!("3. cold pulls, {} each...", opts.pulls);
+    let uncached = CriguardDaemon::start(
+        &opts.criguard,
+        &direct,
+        &format!("{config}cache_ttl_seconds = 0\nresolve_ttl_seconds = 0\n"),
+    );
+    remove_image(&rt, &direct, &image_id);
+    timed_pull(&rt, uncached.socket(), &tag);
+    let mut cold_direct = Vec::new();
+    let mut cold_through = Vec::new();
+    let mut first_contact = Vec::new();
+    let mut cold_audits = Vec::new();
+    for i in 0..opts.pulls {
+        for through in if i % 2 == 0 {
+            [false, true]
+        } else {
+            [true, false]
+        } {
+            remove_image(&rt, &direct, &image_id);
+            let (_, image_ref) = if through {
+                let pulled = timed_pull(&rt, uncached.socket(), &tag);
+                let audit = last_audit(&uncached, "pull");
+                assert_allowed(std::slice::from_ref(&audit), false);
+                cold_audits.push(audit);
+                cold_through.push(pulled.0);
+                pulled
+            } else {
+                let pulled = timed_pull(&rt, &direct, &tag);
+                cold_direct.push(pulled.0);
+                pulled
+            };
+            assert_eq!(image_ref, image_id, "the pull returned another image");
+        }
+        remove_image(&rt, &direct, &image_id);
+        daemon.stop();
+        daemon = start_daemon();
+        let pulled = timed_pull(&rt, daemon.socket(), &tag);
+        assert_eq!(pulled.1, image_id, "the pull returned another image");
+        assert_allowed(&[last_audit(&daemon, "pull")], false);
+        first_contact.push(pulled.0);
+    }
+    drop(uncached);
+    let first_contact = Samples(first_contact);
+    let (cold_direct, cold_through) = (Samples(cold_direct), Samples(cold_through));
+
+    // 4. Warm pulls, on the last daemon (its caches hold this image).
+    println!("4. warm pulls, {} each...", opts.pulls);
+    timed_pull(&rt, &direct, &tag);
+    timed_pull(&rt, daemon.socket(), &tag);
+    let hits_before =
+        daemon.metric("criguard_cache_lookups_total{cache=\"decision\",result=\"hit\"");
+    let mut warm_direct = Vec::new();
+    let mut warm_through = Vec::new();
+    for i in 0..opts.pulls {
+        for through in if i % 2 == 0 {
+            [false, true]
+        } else {
+            [true, false]
+        } {
+            let socket = if through { daemon.socket() } else { &direct };
+            let (took, image_ref) = timed_pull(&rt, socket, &tag);
+            assert_eq!(image_ref, image_id, "the pull returned another image");
+            if through {
+                warm_through.push(took);
+            } else {
+                warm_direct.push(took);
+            }
+        }
+    }
+    let hits = daemon.metric("criguard_cache_lookups_total{cache=\"decision\",result=\"hit\"")
+        - hits_before;
+    assert_eq!(
+        hits as usize,
+        opts.pulls,
+        "warm pulls were not decision cache hits:\n{}",
+        daemon.metrics()
+    );
+    let (warm_direct, warm_through) = (Samples(warm_direct), Samples(warm_through));
+    let warm_audits = last_audits(&daemon, "pull", opts.pulls);
+    assert_allowed(&warm_audits, true);
+
+    // 5. CreateContainer, the check from the pull record and decision cache.
+    println!("5. CreateContainer, {} calls each...", opts.creates);
+    let allowed =
+        "criguard_decisions_total{operation=\"create\",verdict=\"allowed\",reason=\"signature\"";
+    let allowed_before = daemon.metric(allowed);
+    let creates = rt.block_on(async {
+        let mut clients = [
+            runtime_client(&direct).await,
+            runtime_client(daemon.socket()).await,
+        ];
+        let request = create_request(&image_id, &tag);
+        let mut messages: [Option<String>; 2] = [None, None];
+        let mut samples = [Vec::new(), Vec::new()];
+        let warmup = (opts.creates / 10).clamp(1, 100);
+        let mut done = 0;
+        let mut round = 0;
+        while done < warmup + opts.creates {
+            let k = BLOCK.min(warmup + opts.creates - done);
+            let order = if round % 2 == 0 { [0, 1] } else { [1, 0] };
+            for side in order {
+                for j in 0..k {
+                    let start = Instant::now();
+                    let answer = clients[side].create_container(request.clone()).await;
+                    let took = start.elapsed();
+                    let status = answer.expect_err("there is no sandbox: the create must fail");
+                    assert_eq!(status.code(), Code::NotFound, "{status:?}");
+                    let message = status.message().to_owned();
+                    match &messages[side] {
+                        Some(first) => assert_eq!(first, &message),
+                        None => messages[side] = Some(message),
+                    }
+                    if done + j >= warmup {
+                        samples[side].push(took);
+                    }
+                }
+            }
+            done += k;
+            round += 1;
+        }
+        assert_eq!(
+            messages[0], messages[1],
+            "criguard's answer differs from containerd's"
+        );
+        println!(
+            "   both answered NotFound: {}",
+            messages[0].as_deref().unwrap_or("")
+        );
+        let [a, b] = samples;
+        [Samples(a), Samples(b)]
+    });
+    let allowed_creates = daemon.metric(allowed) - allowed_before;
+    let create_audits = last_audits(&daemon, "create", opts.creates);
+    assert_allowed(&create_audits, true);
+    let cold_phases = ["resolve_ms", "signatures_ms", "check_ms"]
+        .map(|field| audit_times(&cold_audits, field).median());
+    let cold_phases_line = format!(
+        "criguard's cold decisions, median: resolving the tag {:.2} ms, reading the signatures \
+         {:.2} ms, checking them {:.2} ms.",
+        cold_phases[0] / 1000.0,
+        cold_phases[1] / 1000.0,
+        cold_phases[2] / 1000.0
+    );
+    let checks = [
+        check_times(&cold_audits),
+        check_times(&warm_audits),
+        check_times(&create_audits),
+    ];
+    let record_hits =
+        daemon.metric("criguard_cache_lookups_total{cache=\"pull-record\",result=\"hit\"");
+    let warmup_creates = (opts.creates / 10).clamp(1, 100);
+    assert_eq!(
+        allowed_creates as usize,
+        opts.creates + warmup_creates,
+        "creates through criguard were not allowed by a signature decision:\n{}",
+        daemon.metrics()
+    );
+    assert!(
+        record_hits as usize >= opts.creates,
+        "pull record missed:\n{}",
+        daemon.metrics()
+    );
+    let load_after = load_average();
+
+    // The table.
+    let us = |x: f64| format!("{x:.0}");
+    let ms = |x: f64| format!("{:.2}", x / 1000.0);
+    let dus = |x: f64| format!("{x:+.0}");
+    let dms = |x: f64| format!("{:+.2}", x / 1000.0);
+    let mut t = String::new();
+    t.push_str(
+        "| measurement | direct to containerd | through criguard | added by criguard | goal |\n\
+         | --- | ---: | ---: | ---: | --- |\n",
+    );
+    for (name, [d, c]) in [("ImageStatus", &status), ("ListImages", &list)] {
+        t.push_str(&format!(
+            "| {name}, {} sequential calls: p50 / p99 / mean (µs) | {} / {} / {} | {} / {} / {} | \
+             p50 {} µs | p50 added ≤ 50 µs |\n",
+            opts.calls,
+            us(d.median()),
+            us(d.percentile(0.99)),
+            us(d.mean()),
+            us(c.median()),
+            us(c.percentile(0.99)),
+            us(c.mean()),
+            dus(c.median() - d.median()),
+        ));
+    }
+    t.push_str(&format!(
+        "| ImageStatus throughput, {} clients, 2 × {} calls (calls/s) | {:.0} | {:.0} | ratio {:.2}× \
+         | ≥ 0.8× direct |\n",
+        opts.clients,
+        opts.load_calls,
+        direct_rate,
+        through_rate,
+        through_rate / direct_rate
+    ));
+    t.push_str(&format!(
+        "| criguard RSS before / after the load, peak (VmHWM) (MiB) | | {:.1} / {:.1}, peak {:.1} \
+         | | peak < 40 MB |\n",
+        mib(rss_before),
+        mib(rss_after),
+        mib(hwm_after)
+    ));
+    t.push_str(&format!(
+        "| cold signed pull (decision not cached; running daemon), median of {} (ms) | {} | {} | {} | |\n",
+        opts.pulls,
+        ms(cold_direct.median()),
+        ms(cold_through.median()),
+        dms(cold_through.median() - cold_direct.median()),
+    ));
+    t.push_str(&format!(
+        "| first pull by a freshly started daemon (registry clients built), median of {} (ms) | {} | {} | {} | |\n",
+        opts.pulls,
+        ms(cold_direct.median()),
+        ms(first_contact.median()),
+        dms(first_contact.median() - cold_direct.median()),
+    ));
+    t.push_str(&format!(
+        "| skopeo 1.18 copy to dir:, `--insecure-policy` vs `--policy`, median of {} (ms) | {} | {} \
+         | {} (containers/image's verify cost) | compare with the cold pull's added time |\n",
+        opts.pulls,
+        ms(skopeo_insecure.median()),
+        ms(skopeo_policy.median()),
+        dms(skopeo_policy.median() - skopeo_insecure.median()),
+    ));
+    t.push_str(&format!(
+        "| warm second pull (decision cache hit), median of {} (ms) | {} | {} | {} | < 1 ms |\n",
+        opts.pulls,
+        ms(warm_direct.median()),
+        ms(warm_through.median()),
+        dms(warm_through.median() - warm_direct.median()),
+    ));
+    t.push_str(&format!(
+        "| CreateContainer (warm cache; NotFound from containerd), median of {} (µs) | {} | {} | \
+         {} µs | < 1 ms |\n",
+        opts.creates,
+        us(creates[0].median()),
+        us(creates[1].median()),
+        dus(creates[1].median() - creates[0].median()),
+    ));
+    t.push_str(&format!(
+        "\nadded time of a cold signed pull through criguard (through − direct): {} ms; \
+         skopeo's verify cost (policy − insecure): {} ms.\n\
+         criguard's own decision time (its audit lines' elapsed_ms), median: cold pull {} ms, \
+         warm pull {} µs, create {} µs.\n\
+         {cold_phases_line}\n\
+         {} CPUs; load average {load_before} before, {load_after} after.\n",
+        dms(cold_through.median() - cold_direct.median()),
+        dms(skopeo_policy.median() - skopeo_insecure.median()),
+        ms(checks[0].median()),
+        us(checks[1].median()),
+        us(checks[2].median()),
+        num_cpus(),
+    ));
+
+    let report = json!({
+        "options": {
+            "calls": opts.calls, "load_calls": opts.load_calls, "clients": opts.clients,
+            "pulls": opts.pulls, "creates": opts.creates,
+        },
+        "cpus": num_cpus(),
+        "load_average": {"before": load_before, "after": load_after},
+        "passthrough": {
+            "ImageStatus": {"direct": status[0].json(), "through": status[1].json()},
+            "ListImages": {"direct": list[0].json(), "through": list[1].json()},
+        },
+        "throughput": {
+            "clients": opts.clients,
+            "calls": 2 * opts.load_calls,
+            "direct_calls_per_s": direct_rate,
+            "through_calls_per_s": through_rate,
+            "ratio": through_rate / direct_rate,
+        },
+        "memory_kib": {"rss_before_load": rss_before, "rss_after_load": rss_after, "hwm_after_load": hwm_after},
+        "cold_pull": {"direct": cold_direct.json(), "through": cold_through.json()},
+        "first_contact_pull": first_contact.json(),
+        "skopeo_copy": {"insecure_policy": skopeo_insecure.json(), "policy": skopeo_policy.json()},
+        "warm_pull": {"direct": warm_direct.json(), "through": warm_through.json()},
+        "create_container": {"direct": creates[0].json(), "through": creates[1].json()},
+        "criguard_decision_time": {
+            "cold_pull": checks[0].json(),
+            "warm_pull": checks[1].json(),
+            "create": checks[2].json(),
+        },
+    });
+    let json_text = serde_json::to_string_pretty(&report).expect("serialising the report");
+    fs::write(opts.out.join("summary.md"), &t).expect("writing summary.md");
+    fs::write(opts.out.join("serve.json"), &json_text).expect("writing serve.json");
+    println!("\n{t}");
+    if opts.json {
+        println!("{json_text}");
+    }
+    println!(
+        "written: {} and {}",
+        opts.out.join("summary.md").display(),
+        opts.out.join("serve.json").display()
+    );
+    drop(daemon);
+    drop(containerd);
+}
+
+fn num_cpus() -> usize {
+    std::thread::available_parallelism().map_or(0, usize::from)
+}
