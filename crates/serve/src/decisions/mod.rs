@@ -25,7 +25,10 @@
 //!   the repository the image ID is and reads its signatures again.
 
 mod keys;
+mod locate;
+mod offline;
 mod registries;
+mod sources;
 mod store;
 #[cfg(test)]
 mod tests;
@@ -53,6 +56,7 @@ use keys::{
     ResolutionKey, Resolutions, ResolvedByDigest, SIGNATURE_CACHE_BYTES, SignaturesKey, cached,
     signatures_weight,
 };
+use sources::{Known, signatures_key};
 
 /// How the daemon's caches are sized.
 #[derive(Debug, Clone, Copy)]
@@ -298,123 +302,6 @@ impl<R: RegistryAccess> DecisionService<R> {
         Ok(Some(verified))
     }
 
-    /// The signatures an allowed pull was decided with, for the store:
-    /// from the signature cache (they were just read), read again if it
-    /// dropped them. `None`, logged, if they cannot be had: the pull goes
-    /// on, only not remembered across restarts.
-    async fn evidence(
-        &self,
-        reference: &Reference,
-        verified: &Verified<R>,
-    ) -> Option<Arc<ImageSignatures>> {
-        let known = Known {
-            service: self,
-            verified,
-            key: signatures_key(reference, verified),
-        };
-        known
-            .signatures(&verified.resolved.image)
-            .await
-            .inspect_err(|e| {
-                tracing::warn!(error = %e, "the verified signatures cannot be kept for restarts");
-            })
-            .ok()
-    }
-
-    /// Decides a create on the stored evidence of its pull, offline:
-    /// `None` when there is no usable record (none, corrupt, or the
-    /// runtime no longer holds that image under that repository digest),
-    /// so that the caller goes to the registry.
-    ///
-    /// Records carry no registry-configuration generation, and one read
-    /// under an older registries.d is used all the same: registries.d only
-    /// says where signatures are looked for, not which ones count. Every
-    /// stored signature is verified again, cryptographically, against the
-    /// manifest digest the runtime confirms, under the current policy (its
-    /// keys, identities, scopes); a signature read from elsewhere than
-    /// today's configuration would look proves no less. What the policy
-    /// rejects here is retried at the registry.
-    async fn decide_stored<T: RuntimeView>(
-        &self,
-        runtime: &T,
-        image_id: &str,
-        reference: &Reference,
-        policy: &Arc<LoadedPolicy>,
-        image: &ImageReference,
-        trace: &mut Trace,
-    ) -> Option<Result<(), Refusal>> {
-        let repository = reference.name().to_owned();
-        let store = Arc::clone(&self.store);
-        let id = image_id.to_owned();
-        // File reads (up to MAX_RECORD_BYTES) off the async threads.
-        let stored = tokio::task::spawn_blocking(move || store.get(&id, &repository)).await;
-        let stored = match stored {
-            Ok(Ok(stored)) => stored,
-            Ok(Err(e)) => {
-                tracing::warn!(error = %e, "the store of verified pulls cannot be read");
-                None
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "reading the store of verified pulls failed");
-                None
-            }
-        };
-        self.metrics.cache("stored-pull", stored.is_some());
-        let stored = stored?;
-        // The runtime (local) confirms the image is still the one whose
-        // pull was verified: same ID, and the repository digest recorded
-        // for this repository is the stored manifest's (or its index's).
-        let held = runtime.image(image_id).await.ok().flatten()?;
-        let located = &stored.located;
-        let recorded = held
-            .repo_digests
-            .iter()
-            .filter_map(|d| d.split_once('@'))
-            .filter(|(name, _)| {
-                Reference::parse_normalized(name).is_ok_and(|r| r.name() == reference.name())
-            })
-            .filter_map(|(_, digest)| Digest::parse(digest).ok())
-            .any(|d| d == located.manifest_digest || located.index_digest.as_ref() == Some(&d));
-        if !recorded || !located.is_image(&held.id) {
-            tracing::info!(
-                image_id,
-                repository = reference.name(),
-                "the runtime's image no longer matches its stored pull; asking the registry"
-            );
-            return None;
-        }
-        trace.digest = Some(located.manifest_digest.clone());
-        let source = Stored {
-            located: located.clone(),
-            signatures: Arc::new(ImageSignatures {
-                signatures: stored.signatures,
-                lookaside_url: None,
-                lookaside_count: 0,
-                sigstore_attachments: true,
-            }),
-        };
-        let decided = verify(
-            &source,
-            &policy.policy,
-            image,
-            &self.verifiers,
-            Lookup::Always,
-        )
-        .await;
-        trace.signatures = decided.signatures_found;
-        trace.check = decided.timings.check;
-        match &decided.outcome {
-            Err(VerifyError::Source(e)) => return Some(Err(Refusal::Source(e.clone()))),
-            Err(other) => return Some(Err(Refusal::Unverifiable(other.to_string()))),
-            Ok(_) => {}
-        }
-        if !decided.is_allowed() {
-            return Some(Err(refusal(Arc::new(decided), Arc::clone(policy))));
-        }
-        trace.reason = "signature";
-        Some(Ok(()))
-    }
-
     /// Remembers what a pull verified under the image ID the runtime
     /// returned, for the creates that name it. An ID that is not the
     /// verified manifest's image is not remembered (a create then asks the
@@ -587,151 +474,11 @@ impl<R: RegistryAccess> DecisionService<R> {
                 other => Refusal::Unverifiable(other.to_string()),
             })
     }
-
-    /// For an image criguard did not see being pulled (pulled before it
-    /// started, or by someone else): the runtime says which digest of the
-    /// repository it is, and the registry serves that digest's signatures.
-    async fn locate<T: RuntimeView>(
-        &self,
-        runtime: &T,
-        id: &str,
-        reference: &Reference,
-        generation: u64,
-    ) -> Result<Verified<R>, Refusal> {
-        let image = runtime.image(id).await.map_err(|status| {
-            if status.code() == tonic::Code::Unavailable {
-                self.metrics.runtime_unavailable();
-            }
-            Refusal::Runtime(status)
-        })?;
-        let Some(image) = image else {
-            return Err(Refusal::Unverifiable(format!(
-                "the runtime has no image {id:?}"
-            )));
-        };
-        let repository = reference.name();
-        let digest = image
-            .repo_digests
-            .iter()
-            .filter_map(|d| d.split_once('@'))
-            .filter(|(name, _)| {
-                Reference::parse_normalized(name).is_ok_and(|r| r.name() == repository)
-            })
-            .find_map(|(_, digest)| Digest::parse(digest).ok());
-        let Some(digest) = digest else {
-            return Err(Refusal::Unverifiable(format!(
-                "the runtime does not record image {id:?} as coming from {repository} (its \
-                 repository digests: {}), so its signatures cannot be found",
-                image.repo_digests.join(", ")
-            )));
-        };
-        let (key, source) = self.source_for(None, generation).await?;
-        let resolved = self
-            .resolve(&key, &source, &reference.with_digest(digest.clone()))
-            .await?;
-        // The repository digest may name an index, and the runtime may
-        // have picked another instance of it than criguard would: the
-        // manifest verified must be the image that runs.
-        if !resolved.located.is_image(&image.id) {
-            return Err(Refusal::Unverifiable(format!(
-                "the runtime's image {:?} is not the manifest criguard resolved for {} ({}, \
-                 config {}): the runtime runs a different instance of the image, so its \
-                 signatures cannot be checked",
-                image.id,
-                reference.with_digest(digest),
-                resolved.located.manifest_digest,
-                resolved
-                    .located
-                    .config_digest
-                    .as_ref()
-                    .map_or_else(|| "unknown".to_owned(), ToString::to_string),
-            )));
-        }
-        Ok(Verified {
-            resolved,
-            source,
-            generation,
-            signatures: None,
-        })
-    }
-}
-
-/// Where `verified`'s signatures are cached.
-fn signatures_key<R: RegistryAccess>(
-    reference: &Reference,
-    verified: &Verified<R>,
-) -> SignaturesKey {
-    SignaturesKey {
-        source: verified
-            .resolved
-            .located
-            .pulled_from
-            .clone()
-            .unwrap_or_else(|| reference.name().to_owned()),
-        manifest: verified.manifest_digest().clone(),
-        generation: verified.generation,
-    }
-}
-
-/// A stored pull as the pipeline's source: the manifest the runtime
-/// confirmed and the signatures kept, no registry.
-struct Stored {
-    located: criguard_verification::Located,
-    signatures: Arc<ImageSignatures>,
-}
-
-impl ImageSource for Stored {
-    type Image = ();
-
-    async fn resolve(&self, _: &ImageReference) -> Result<Resolved<()>, SourceError> {
-        Ok(Resolved {
-            located: self.located.clone(),
-            image: (),
-        })
-    }
-
-    async fn signatures(&self, (): &()) -> Result<Arc<ImageSignatures>, SourceError> {
-        Ok(Arc::clone(&self.signatures))
-    }
 }
 
 fn refusal(verification: Arc<Verification>, policy: Arc<LoadedPolicy>) -> Refusal {
     Refusal::Policy {
         verification,
         policy,
-    }
-}
-
-/// An image the service already resolved, as the pipeline's source: its
-/// signatures come through the signature cache, read with the client that
-/// resolved it.
-struct Known<'a, R: RegistryAccess> {
-    service: &'a DecisionService<R>,
-    verified: &'a Verified<R>,
-    key: SignaturesKey,
-}
-
-impl<R: RegistryAccess> ImageSource for Known<'_, R> {
-    type Image = Image<R>;
-
-    async fn resolve(&self, _: &ImageReference) -> Result<Resolved<Image<R>>, SourceError> {
-        Ok((*self.verified.resolved).clone())
-    }
-
-    async fn signatures(&self, image: &Image<R>) -> Result<Arc<ImageSignatures>, SourceError> {
-        let load = async {
-            self.service.metrics.registry_fetch("signatures");
-            self.verified.source.signatures(image).await
-        };
-        cached(
-            &self.service.metrics,
-            "signatures",
-            &self.service.signatures,
-            self.key.clone(),
-            load,
-        )
-        .await
-        .map(|(found, _)| found)
-        .map_err(|e| (*e).clone())
     }
 }
