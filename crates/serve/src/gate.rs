@@ -363,7 +363,8 @@ impl<R: RegistryAccess> Gate for Enforcer<R> {
         }
         let target = tag_target(&record.verified);
         self.decisions
-            .remember_pull(&response.image_ref, &record.repository, record.verified);
+            .remember_pull(&response.image_ref, &record.repository, record.verified)
+            .await;
         if let (Some(tag), Some(target)) = (record.tag, target) {
             self.pinned_tags
                 .write(runtime, &tag, &target, &response.image_ref, &self.metrics)

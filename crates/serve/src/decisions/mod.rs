@@ -306,7 +306,7 @@ impl<R: RegistryAccess> DecisionService<R> {
     /// returned, for the creates that name it. An ID that is not the
     /// verified manifest's image is not remembered (a create then asks the
     /// runtime, and is refused unless the image turns out to be verified).
-    pub(crate) fn remember_pull(
+    pub(crate) async fn remember_pull(
         &self,
         image_id: &str,
         repository: &str,
@@ -343,15 +343,22 @@ impl<R: RegistryAccess> DecisionService<R> {
             signatures: signatures.signatures.clone(),
         };
         // One small file, written and fsynced once per pull (which took
-        // far longer): done here, so a create right after finds it.
-        if let Err(e) = self.store.put(&stored) {
-            self.metrics.state_store("write-error");
-            tracing::warn!(
-                error = %e,
-                image_id,
-                "the verified pull cannot be kept for restarts"
-            );
-        }
+        // far longer), on a blocking thread: an fsync must not hold up the
+        // threads that forward the kubelet's other calls. Awaited, so the
+        // record is on disk before the kubelet hears of the pull.
+        let store = Arc::clone(&self.store);
+        let written = tokio::task::spawn_blocking(move || store.put(&stored)).await;
+        let error = match written {
+            Ok(Ok(())) => return,
+            Ok(Err(e)) => e.to_string(),
+            Err(e) => e.to_string(),
+        };
+        self.metrics.state_store("write-error");
+        tracing::warn!(
+            error = %error,
+            image_id,
+            "the verified pull cannot be kept for restarts"
+        );
     }
 
     /// The registry configuration's generation now. When it has moved

@@ -237,7 +237,9 @@ async fn a_create_uses_the_pull_record_and_asks_the_runtime_otherwise() {
     node.signed_app();
     let name = format!("{APP}:v1");
     let verified = node.pull("ns", &name, None).await.0.unwrap().unwrap();
-    node.service.remember_pull(&image_id(1), APP, verified);
+    node.service
+        .remember_pull(&image_id(1), APP, verified)
+        .await;
     let silent = FakeRuntime::default();
     assert!(
         node.create("ns", &name, &image_id(1), &silent)
@@ -284,7 +286,9 @@ async fn a_pull_record_is_kept_only_for_the_verified_image() {
     let name = format!("{APP}:v1");
     let verified = node.pull("ns", &name, None).await.0.unwrap().unwrap();
     // The runtime answered the pinned pull with another image's ID.
-    node.service.remember_pull(&image_id(9), APP, verified);
+    node.service
+        .remember_pull(&image_id(9), APP, verified)
+        .await;
     let runtime = FakeRuntime::with(&image_id(9), &[format!("{APP}@{}", digest(9))]);
     let refusal = node
         .create("ns", &name, &image_id(9), &runtime)
@@ -420,7 +424,9 @@ async fn a_registry_configuration_change_empties_every_cache() {
     node.signed_app();
     let name = format!("{APP}:v1");
     let verified = node.pull("ns", &name, None).await.0.unwrap().unwrap();
-    node.service.remember_pull(&image_id(1), APP, verified);
+    node.service
+        .remember_pull(&image_id(1), APP, verified)
+        .await;
     assert!(node.pull("ns", &name, None).await.1.cached);
     node.registry.state().generation += 1;
     let (again, trace) = node.pull("ns", &name, None).await;
@@ -447,7 +453,8 @@ async fn pulled_and_stored() -> Node {
     node.signed_app();
     let (verified, _) = node.pull("ns", &format!("{APP}:v1"), None).await;
     node.service
-        .remember_pull(&image_id(1), APP, verified.unwrap().unwrap());
+        .remember_pull(&image_id(1), APP, verified.unwrap().unwrap())
+        .await;
     assert_eq!(stored_records(&node).len(), 1);
     node
 }
@@ -620,7 +627,8 @@ async fn the_store_is_a_trait_with_an_in_memory_fake() {
     node.signed_app();
     let (verified, _) = node.pull("ns", &format!("{APP}:v1"), None).await;
     node.service
-        .remember_pull(&image_id(1), APP, verified.unwrap().unwrap());
+        .remember_pull(&image_id(1), APP, verified.unwrap().unwrap())
+        .await;
     let stored = store.get(&image_id(1), APP).unwrap().unwrap();
     assert_eq!(stored.located.manifest_digest, digest(1));
     assert_eq!(stored.signatures.len(), 1);
