@@ -46,15 +46,15 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use criguard_bench::{load_average, version};
+use criguard_testutil::containerd::Release;
 use criguard_testutil::cri::{self, ImageServiceClient, RuntimeServiceClient, v1};
 use criguard_testutil::{
     Containerd, CriguardDaemon, PeerTools, Pushed, RegistrySetup, cosign_generate_key_pair,
-    cosign_sign, criguard_binary, push_test_image, run_with_timeout,
+    cosign_sign, criguard_binary, pause_image, push_image, push_test_image, run_with_timeout,
 };
 use serde_json::{Value, json};
 use tokio::runtime::Runtime;
 use tokio::task::JoinSet;
-use tonic::Code;
 use tonic::transport::Channel;
 
 const PASSWORD: &str = "bench-password";
@@ -183,10 +183,39 @@ fn pull_request(image: &str) -> v1::PullImageRequest {
     }
 }
 
-/// What the kubelet sends, but for a sandbox containerd does not have.
-fn create_request(image_id: &str, user_image: &str) -> v1::CreateContainerRequest {
+/// A host-network pod (no CNI here) in the bench's namespace, as the
+/// kubelet runs one: criguard judges a create by its sandbox's namespace,
+/// so the creates below need a sandbox containerd really has.
+fn pod_config(logs: &Path) -> v1::PodSandboxConfig {
+    v1::PodSandboxConfig {
+        log_directory: logs.to_str().unwrap_or_default().to_owned(),
+        linux: Some(v1::LinuxPodSandboxConfig {
+            security_context: Some(v1::LinuxSandboxSecurityContext {
+                namespace_options: Some(v1::NamespaceOption {
+                    network: v1::NamespaceMode::Node as i32,
+                    pid: v1::NamespaceMode::Container as i32,
+                    ipc: v1::NamespaceMode::Pod as i32,
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+        ..sandbox(NAMESPACE)
+    }
+}
+
+/// What the kubelet sends, for a container name the sandbox already has:
+/// containerd refuses it at once, after criguard's check, so each call
+/// times the check and a quick answer from the runtime.
+fn create_request(
+    sandbox_id: &str,
+    pod: &v1::PodSandboxConfig,
+    image_id: &str,
+    user_image: &str,
+) -> v1::CreateContainerRequest {
     v1::CreateContainerRequest {
-        pod_sandbox_id: "does-not-exist".to_owned(),
+        pod_sandbox_id: sandbox_id.to_owned(),
         config: Some(v1::ContainerConfig {
             metadata: Some(v1::ContainerMetadata {
                 name: "bench".to_owned(),
@@ -199,7 +228,7 @@ fn create_request(image_id: &str, user_image: &str) -> v1::CreateContainerReques
             }),
             ..Default::default()
         }),
-        sandbox_config: Some(sandbox(NAMESPACE)),
+        sandbox_config: Some(pod.clone()),
     }
 }
 
@@ -490,7 +519,9 @@ fn main() {
     let config = daemon_config(&setup, &policy);
     let tag = signed.by_tag();
     let host = reg.host();
-    let containerd = Containerd::start(&[(&host, &host)]);
+    let pause = push_image(reg, "bench/pause", "1", &pause_image());
+    let containerd =
+        Containerd::start_release(Release::V1_6, &[(&host, &host)], Some(&pause.by_tag()));
     let direct = containerd.socket().to_path_buf();
     let start_daemon = || CriguardDaemon::start(&opts.criguard, &direct, &config);
 
@@ -719,7 +750,23 @@ fn main() {
             runtime_client(&direct).await,
             runtime_client(daemon.socket()).await,
         ];
-        let request = create_request(&image_id, &tag);
+        // A real sandbox, and a container named "bench" in it already.
+        let logs = tempfile::tempdir().expect("a log directory for the pod");
+        let pod = pod_config(logs.path());
+        let sandbox_id = clients[0]
+            .run_pod_sandbox(v1::RunPodSandboxRequest {
+                config: Some(pod.clone()),
+                runtime_handler: String::new(),
+            })
+            .await
+            .expect("RunPodSandbox on containerd")
+            .into_inner()
+            .pod_sandbox_id;
+        let request = create_request(&sandbox_id, &pod, &image_id, &tag);
+        clients[0]
+            .create_container(request.clone())
+            .await
+            .expect("the first create of \"bench\" on containerd");
         let mut messages: [Option<String>; 2] = [None, None];
         let mut samples = [Vec::new(), Vec::new()];
         let warmup = (opts.creates / 10).clamp(1, 100);
@@ -733,9 +780,8 @@ fn main() {
                     let start = Instant::now();
                     let answer = clients[side].create_container(request.clone()).await;
                     let took = start.elapsed();
-                    let status = answer.expect_err("there is no sandbox: the create must fail");
-                    assert_eq!(status.code(), Code::NotFound, "{status:?}");
-                    let message = status.message().to_owned();
+                    let status = answer.expect_err("the name is taken: the create must fail");
+                    let message = format!("{:?}: {}", status.code(), status.message());
                     match &messages[side] {
                         Some(first) => assert_eq!(first, &message),
                         None => messages[side] = Some(message),
@@ -752,10 +798,7 @@ fn main() {
             messages[0], messages[1],
             "criguard's answer differs from containerd's"
         );
-        println!(
-            "   both answered NotFound: {}",
-            messages[0].as_deref().unwrap_or("")
-        );
+        println!("   both answered {}", messages[0].as_deref().unwrap_or(""));
         let [a, b] = samples;
         [Samples(a), Samples(b)]
     });
