@@ -41,6 +41,7 @@ mod images {
 
 const CREATE: &str = "/containerd.services.images.v1.Images/Create";
 const UPDATE: &str = "/containerd.services.images.v1.Images/Update";
+const GET: &str = "/containerd.services.images.v1.Images/Get";
 /// The containerd namespace of the CRI plugin's images.
 const CRI_NAMESPACE: &str = "k8s.io";
 /// The label containerd's CRI plugin puts on the names it pulls. With it,
@@ -96,6 +97,23 @@ impl Runtime {
                 annotations: Default::default(),
             }),
         };
+        // A pull of a tag the node already has, pointing at this very
+        // manifest with the CRI's label (every pull after the first): one
+        // local read instead of a write and a wait.
+        let get = images::GetImageRequest {
+            name: name.to_owned(),
+        };
+        if let Ok(images::GetImageResponse {
+            image: Some(current),
+        }) = self
+            .own_call::<_, images::GetImageResponse>(GET, &get, Some(CRI_NAMESPACE))
+            .await
+            && current.name == name
+            && current.labels.get(MANAGED_LABEL).map(String::as_str) == Some(MANAGED)
+            && current.target.as_ref() == image.target.as_ref()
+        {
+            return Ok(Tagged::Visible);
+        }
         // Create, and on a name that exists, replace its target, as
         // containerd's CRI plugin names what it pulls. The label is set
         // by its own path, so other labels on the name stay.

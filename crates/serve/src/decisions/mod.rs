@@ -325,15 +325,19 @@ impl<R: RegistryAccess> DecisionService<R> {
         // through the signature cache); only the store keeps them.
         let signatures = verified.signatures.take();
         let located = verified.resolved.located.clone();
-        self.pulls.insert(
-            PullRecordKey {
-                image_id: image_id.to_owned(),
-                repository: repository.to_owned(),
-                generation: verified.generation,
-            },
-            verified,
-        );
-        let Some(signatures) = signatures else {
+        let key = PullRecordKey {
+            image_id: image_id.to_owned(),
+            repository: repository.to_owned(),
+            generation: verified.generation,
+        };
+        // A pull of an image already remembered (every pull after the
+        // first, with IfNotPresent or not) was written to the store then.
+        let known = self
+            .pulls
+            .get(&key)
+            .is_some_and(|record| record.manifest_digest() == verified.manifest_digest());
+        self.pulls.insert(key, verified);
+        let Some(signatures) = signatures.filter(|_| !known) else {
             return;
         };
         let stored = StoredPull {
