@@ -21,15 +21,16 @@
 //!    with `--remove-signatures`, so the difference is fetching and
 //!    verifying the signatures).
 //! 4. A warm second pull of the same image (decision cache warm).
-//! 5. CreateContainer with a warm cache: containerd cannot run a sandbox
-//!    here, so the request names sandbox "does-not-exist" and containerd
-//!    answers NotFound either way; through criguard the difference is its
-//!    check (from the pull record and decision cache).
+//! 5. CreateContainer with a warm cache, in a real host-network sandbox:
+//!    the bench's image has no command, so containerd refuses each create
+//!    at once ("no command specified") either way; through criguard the
+//!    difference is its check (the sandbox's namespace, then the pull
+//!    record and decision cache).
 //!
 //! Before and while timing, the answers are checked (the signed image is
 //! allowed and verified, not cached, on a cold pull; an unsigned one is
 //! refused; creates through criguard are allowed by a signature decision and
-//! fail only with containerd's NotFound), so the figures are of the work
+//! fail only with containerd's own refusal), so the figures are of the work
 //! meant. Nothing is asserted about time: the goals are printed beside the
 //! figures for the reader.
 //!
@@ -907,7 +908,7 @@ fn main() {
         dms(warm_through.median() - warm_direct.median()),
     ));
     t.push_str(&format!(
-        "| CreateContainer (warm cache; NotFound from containerd), median of {} (µs) | {} | {} | \
+        "| CreateContainer (warm cache; refused by containerd), median of {} (µs) | {} | {} | \
          {} µs | < 1 ms |\n",
         opts.creates,
         us(creates[0].median()),
