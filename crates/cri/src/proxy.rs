@@ -361,6 +361,11 @@ async fn connection<G: Gate>(
 /// decided on, so that the runtime cannot read the call as another method
 /// than criguard did (a query string, a missing `/`).
 fn addressed_to<B>(request: Request<B>, method: &str) -> Result<Request<B>, Status> {
+    // The kubelet's calls are addressed canonically already: nothing to
+    // rebuild on the path every forwarded call takes.
+    if request.uri().path_and_query().map(|p| p.as_str()) == Some(method) {
+        return Ok(request);
+    }
     let (mut parts, body) = request.into_parts();
     let mut uri = std::mem::take(&mut parts.uri).into_parts();
     uri.path_and_query =
