@@ -13,6 +13,17 @@ use super::keys::{self, Lifetimes};
 use super::*;
 use crate::testing::*;
 
+/// A node whose signed `app:v1` was pulled in `ns`, and the runtime
+/// answered that pull with `image_id`.
+async fn signed_app_pulled_as(image_id: &str) -> (Node, String) {
+    let node = node(&[], Duration::from_secs(600));
+    node.signed_app();
+    let name = format!("{APP}:v1");
+    let verified = node.pull("ns", &name, None).await.0.unwrap().unwrap();
+    node.service.remember_pull(image_id, APP, verified).await;
+    (node, name)
+}
+
 fn rejection_message(refusal: &Refusal) -> String {
     match refusal {
         Refusal::Policy { verification, .. } => verification
@@ -233,13 +244,7 @@ async fn a_namespace_file_replaces_the_global_policy_for_its_namespace_only() {
 
 #[tokio::test]
 async fn a_create_uses_the_pull_record_and_asks_the_runtime_otherwise() {
-    let node = node(&[], Duration::from_secs(600));
-    node.signed_app();
-    let name = format!("{APP}:v1");
-    let verified = node.pull("ns", &name, None).await.0.unwrap().unwrap();
-    node.service
-        .remember_pull(&image_id(1), APP, verified)
-        .await;
+    let (node, name) = signed_app_pulled_as(&image_id(1)).await;
     let silent = FakeRuntime::default();
     assert!(
         node.create("ns", &name, &image_id(1), &silent)
@@ -281,14 +286,8 @@ async fn a_create_uses_the_pull_record_and_asks_the_runtime_otherwise() {
 
 #[tokio::test]
 async fn a_pull_record_is_kept_only_for_the_verified_image() {
-    let node = node(&[], Duration::from_secs(600));
-    node.signed_app();
-    let name = format!("{APP}:v1");
-    let verified = node.pull("ns", &name, None).await.0.unwrap().unwrap();
     // The runtime answered the pinned pull with another image's ID.
-    node.service
-        .remember_pull(&image_id(9), APP, verified)
-        .await;
+    let (node, name) = signed_app_pulled_as(&image_id(9)).await;
     let runtime = FakeRuntime::with(&image_id(9), &[format!("{APP}@{}", digest(9))]);
     let refusal = node
         .create("ns", &name, &image_id(9), &runtime)
@@ -420,13 +419,7 @@ fn the_signature_cache_weighs_entries_by_their_bytes() {
 /// signatures, the decisions, nor the pull records.
 #[tokio::test]
 async fn a_registry_configuration_change_empties_every_cache() {
-    let node = node(&[], Duration::from_secs(600));
-    node.signed_app();
-    let name = format!("{APP}:v1");
-    let verified = node.pull("ns", &name, None).await.0.unwrap().unwrap();
-    node.service
-        .remember_pull(&image_id(1), APP, verified)
-        .await;
+    let (node, name) = signed_app_pulled_as(&image_id(1)).await;
     assert!(node.pull("ns", &name, None).await.1.cached);
     node.registry.state().generation += 1;
     let (again, trace) = node.pull("ns", &name, None).await;
