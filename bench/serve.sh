@@ -8,8 +8,12 @@
 # with the goals beside the figures; asserts nothing about time.
 #
 # Usage: bench/serve.sh [--calls N] [--load-calls N] [--clients N]
-#                       [--pulls N] [--creates N] [--json]
-#   (defaults: 5000 calls, 100000 load calls, 64 clients, 10 pulls, 1000 creates)
+#                       [--pulls N] [--creates N] [--json] [--passthrough-only]
+#                       [--scale-pulls N [--scale-images M] [--scale-rounds R]]
+#                       [--decisions N]
+#   (defaults: 5000 calls, 100000 load calls, 64 clients, 10 pulls, 1000 creates;
+#   --scale-pulls 200 --decisions 1000 add the cold pulls at scale and the
+#   memory after 1,000 distinct decisions; every goal is printed "met"/"not met")
 # Output: ${CARGO_TARGET_DIR:-target}/bench/serve/{summary.md,serve.json}
 # CRIGUARD_BIN=PATH times another criguard binary in place of this tree's
 # release build.

@@ -105,3 +105,9 @@ mkdir -p "$corpus/cri_path"
 printf '/runtime.v1.ImageService/PullImage' > "$corpus/cri_path/v1"
 printf 'runtime.v1alpha2.RuntimeService/CreateContainer?x=1' > "$corpus/cri_path/v1alpha2"
 printf '120S' > "$corpus/cri_path/timeout"
+
+# kube_policy: the renderer's golden input (both kinds, every root of trust
+# and identity rule, a List) and one small object.
+mkdir -p "$corpus/kube_policy"
+cp "$here/../crates/kube-policy/tests/golden/mixed/input.yaml" "$corpus/kube_policy/golden-mixed.yaml"
+printf 'apiVersion: criguard.dev/v1alpha1\nkind: ImagePolicy\nmetadata: {name: p, namespace: ns}\nspec:\n  scopes: [example.com/team]\n  policy: {rootOfTrust: {policyType: PublicKey, publicKey: {keyData: LS0tLS1CRUdJTiBQVUJMSUMgS0VZLS0tLS0KLS0tLS1FTkQgUFVCTElDIEtFWS0tLS0tCg==}}}\n' > "$corpus/kube_policy/small.yaml"

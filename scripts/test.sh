@@ -25,6 +25,9 @@ command -v python3 >/dev/null || packages+=(python3)
 # A Python gRPC client (grpcio, from PyPI into a virtualenv under target/):
 # `python3 -m venv` needs ensurepip, which Debian ships in python3-venv.
 python3 -c 'import ensurepip' 2>/dev/null || packages+=(python3-venv)
+# `kubectl kustomize deploy/` must build (crates/cli/tests/kube_deploy.rs);
+# bookworm's kubectl 1.20 does.
+command -v kubectl >/dev/null || packages+=(kubernetes-client)
 if [ ${#packages[@]} -gt 0 ]; then
     apt-get update -q
     DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${packages[@]}"
@@ -47,11 +50,20 @@ fi
 CRIGUARD_PEER_TOOLS="$PWD/target/peer-tools"
 export CRIGUARD_PEER_TOOLS
 scripts/fetch-peer-tools.sh "$CRIGUARD_PEER_TOOLS"
+# cosign 3.1 (Debian sid), which signs with sigstore bundles found through
+# OCI referrers (crates/cli/tests/cosign3_bundles.rs).
+scripts/fetch-cosign3.sh "$CRIGUARD_PEER_TOOLS"
+CRIGUARD_COSIGN3="$CRIGUARD_PEER_TOOLS/cosign3/usr/bin/cosign"
+export CRIGUARD_COSIGN3
 # grpcio and grpcio-tools, pinned, in a virtualenv: the CRI proxy must serve
 # gRPC's C core as containerd does (crates/cli/tests/serve_grpcio.rs).
 CRIGUARD_PYTHON_GRPC="$PWD/target/python-grpc"
 export CRIGUARD_PYTHON_GRPC
 scripts/fetch-python-grpc.sh "$CRIGUARD_PYTHON_GRPC"
+# A real Kubernetes API server (the CRD half of kube-apiserver, with etcd),
+# built once from Debian sid's Go sources into /var/cache/kube-apiserver-test
+# (about 8 minutes the first time): the agent and status writer tests run it.
+../shared/tools/kube-apiserver.sh build
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings

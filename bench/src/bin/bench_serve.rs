@@ -27,6 +27,18 @@
 //!    difference is its check (the sandbox's namespace, then the pull
 //!    record and decision cache).
 //!
+//! 6. With `--scale-pulls N` (`--scale-images M`, default 20;
+//!    `--scale-rounds R`, default 3): N concurrent cold pulls of M
+//!    distinct signed images on one connection, containerd alone and
+//!    through a freshly started criguard, with criguard's manifest
+//!    resolutions and signature reads counted (its metrics).
+//! 7. With `--decisions N`: N distinct pull decisions (one image under N
+//!    tags) on the daemon of sections 1 and 2, then its memory.
+//!
+//! `--passthrough-only` skips sections 3 to 5. Every goal of the
+//! performance issue is printed with its figure and "met" or "not met";
+//! CPU per forwarded call is criguard's utime + stime from /proc.
+//!
 //! Before and while timing, the answers are checked (the signed image is
 //! allowed and verified, not cached, on a cold pull; an unsigned one is
 //! refused; creates through criguard are allowed by a signature decision and
@@ -35,7 +47,9 @@
 //! figures for the reader.
 //!
 //! Usage: `bench_serve PATH/TO/criguard OUT_DIR [--calls N] [--load-calls N]
-//! [--clients N] [--pulls N] [--creates N] [--json]` (bench/serve.sh builds
+//! [--clients N] [--pulls N] [--creates N] [--json] [--passthrough-only]
+//! [--scale-pulls N] [--scale-images N] [--scale-rounds N] [--decisions N]`
+//! (bench/serve.sh builds
 //! criguard and passes both). Writes OUT_DIR/summary.md and
 //! OUT_DIR/serve.json; `--json` prints the JSON too. Needs Debian's
 //! containerd and docker-registry and the peer tools.
@@ -73,6 +87,16 @@ struct Options {
     pulls: usize,
     creates: usize,
     json: bool,
+    /// Only sections 1 and 2 (pass-through latency, throughput, CPU).
+    passthrough_only: bool,
+    /// Section 6, when not 0: this many concurrent cold pulls of
+    /// `scale_images` distinct signed images.
+    scale_pulls: usize,
+    scale_images: usize,
+    scale_rounds: usize,
+    /// Section 7, when not 0: this many distinct pull decisions on the
+    /// daemon of sections 1 and 2, then its memory.
+    decisions: usize,
 }
 
 fn options() -> Options {
@@ -91,10 +115,19 @@ fn options() -> Options {
         pulls: 10,
         creates: 1000,
         json: false,
+        passthrough_only: false,
+        scale_pulls: 0,
+        scale_images: 20,
+        scale_rounds: 3,
+        decisions: 0,
     };
     while let Some(flag) = args.next() {
         if flag == "--json" {
             opts.json = true;
+            continue;
+        }
+        if flag == "--passthrough-only" {
+            opts.passthrough_only = true;
             continue;
         }
         let value: usize = args
@@ -108,9 +141,14 @@ fn options() -> Options {
             Some("--clients") => opts.clients = value,
             Some("--pulls") => opts.pulls = value,
             Some("--creates") => opts.creates = value,
+            Some("--scale-pulls") => opts.scale_pulls = value,
+            Some("--scale-images") => opts.scale_images = value,
+            Some("--scale-rounds") => opts.scale_rounds = value,
+            Some("--decisions") => opts.decisions = value,
             _ => panic!(
                 "unknown option {flag:?}: --calls N, --load-calls N, --clients N, --pulls N, \
-                 --creates N, --json"
+                 --creates N, --json, --passthrough-only, --scale-pulls N, --scale-images N, \
+                 --scale-rounds N, --decisions N"
             ),
         }
     }
@@ -238,13 +276,31 @@ fn create_request(
 enum Call {
     ImageStatus,
     ListImages,
+    ListContainers,
+}
+
+/// Both CRI services over one connection, as the kubelet holds them.
+struct Clients {
+    image: ImageServiceClient<Channel>,
+    runtime: RuntimeServiceClient<Channel>,
+}
+
+impl Clients {
+    async fn connect(socket: &Path) -> Clients {
+        let channel = cri::connect(socket).await;
+        Clients {
+            image: cri::image_client(channel.clone()),
+            runtime: cri::runtime_client(channel),
+        }
+    }
 }
 
 /// One pass-through call; panics unless the answer is the expected one.
-async fn call_once(client: &mut ImageServiceClient<Channel>, call: Call, image: &str) {
+async fn call_once(clients: &mut Clients, call: Call, image: &str) {
     match call {
         Call::ImageStatus => {
-            let response = client
+            let response = clients
+                .image
                 .image_status(v1::ImageStatusRequest {
                     image: Some(cri::image_spec(image)),
                     verbose: false,
@@ -254,11 +310,21 @@ async fn call_once(client: &mut ImageServiceClient<Channel>, call: Call, image: 
             assert!(response.into_inner().image.is_some(), "{image} is missing");
         }
         Call::ListImages => {
-            let response = client
+            let response = clients
+                .image
                 .list_images(v1::ListImagesRequest::default())
                 .await
                 .expect("ListImages");
             assert!(!response.into_inner().images.is_empty(), "no images listed");
+        }
+        Call::ListContainers => {
+            // The node has no containers; the answer is an empty list
+            // either way, and what is measured is the hop.
+            clients
+                .runtime
+                .list_containers(v1::ListContainersRequest::default())
+                .await
+                .expect("ListContainers");
         }
     }
 }
@@ -268,8 +334,8 @@ async fn call_once(client: &mut ImageServiceClient<Channel>, call: Call, image: 
 /// machine's state; the samples in `sockets` order.
 async fn sequential(sockets: [&Path; 2], call: Call, image: &str, n: usize) -> [Samples; 2] {
     let mut clients = [
-        cri::image_client(cri::connect(sockets[0]).await),
-        cri::image_client(cri::connect(sockets[1]).await),
+        Clients::connect(sockets[0]).await,
+        Clients::connect(sockets[1]).await,
     ];
     let warmup = (n / 10).clamp(1, 500);
     for client in &mut clients {
@@ -303,7 +369,7 @@ async fn sequential(sockets: [&Path; 2], call: Call, image: &str, n: usize) -> [
 async fn load(socket: &Path, clients: usize, total: usize, image: &str) -> Duration {
     let mut connected = Vec::with_capacity(clients);
     for _ in 0..clients {
-        let mut client = cri::image_client(cri::connect(socket).await);
+        let mut client = Clients::connect(socket).await;
         call_once(&mut client, Call::ImageStatus, image).await;
         connected.push(client);
     }
@@ -583,53 +649,28 @@ fn main() {
     println!("checked: unsigned refused and signed accepted by criguard and by skopeo");
 
     let load_before = load_average();
-
-    // 1. Pass-through latency.
-    println!(
-        "\n1. pass-through latency, {} sequential calls each...",
-        opts.calls
-    );
-    let status = rt.block_on(sequential(
-        [&direct, daemon.socket()],
-        Call::ImageStatus,
-        &tag,
-        opts.calls,
-    ));
-    let list = rt.block_on(sequential(
-        [&direct, daemon.socket()],
-        Call::ListImages,
-        &tag,
-        opts.calls,
-    ));
-
-    // 2. Throughput.
-    println!(
-        "2. throughput, {} ImageStatus calls from {} clients, twice each...",
-        opts.load_calls, opts.clients
-    );
-    let (rss_before, _) = daemon.memory_kib();
-    rt.block_on(load(daemon.socket(), opts.clients, opts.clients * 10, &tag));
-    rt.block_on(load(&direct, opts.clients, opts.clients * 10, &tag));
-    let mut direct_time = Duration::ZERO;
-    let mut through_time = Duration::ZERO;
-    for round in 0..2 {
-        for through in if round == 0 {
-            [false, true]
-        } else {
-            [true, false]
-        } {
-            let socket = if through { daemon.socket() } else { &direct };
-            let took = rt.block_on(load(socket, opts.clients, opts.load_calls, &tag));
-            *if through {
-                &mut through_time
-            } else {
-                &mut direct_time
-            } += took;
-        }
+    let pass = passthrough(&rt, &opts, &direct, &daemon, &containerd, &tag);
+    let remembered = (opts.decisions > 0).then(|| memory(&rt, &opts, &setup, &signed, &daemon));
+    if opts.passthrough_only {
+        let scaled =
+            (opts.scale_pulls > 0).then(|| scale(&rt, &opts, &setup, &key, &direct, &config));
+        let t = format!(
+            "{}{}{}{}\n{} CPUs; load average {load_before} before, {} after.\n",
+            TABLE_HEAD,
+            pass.rows,
+            remembered.as_ref().map_or("", |s| s.rows.as_str()),
+            scaled.as_ref().map_or("", |s| s.rows.as_str()),
+            num_cpus(),
+            load_average()
+        );
+        let report = json!({
+            "passthrough_only": true, "cpus": num_cpus(), "passthrough": pass.json,
+            "scale": scaled.map(|s| s.json),
+            "memory": remembered.map(|s| s.json),
+        });
+        write_report(&opts, &t, &report);
+        return;
     }
-    let (rss_after, hwm_after) = daemon.memory_kib();
-    let rate = |time: Duration| 2.0 * opts.load_calls as f64 / time.as_secs_f64();
-    let (direct_rate, through_rate) = (rate(direct_time), rate(through_time));
 
     // 3a. containers/image's cost of the same check.
     println!(
@@ -836,6 +877,7 @@ fn main() {
         "pull record missed:\n{}",
         daemon.metrics()
     );
+    let scaled = (opts.scale_pulls > 0).then(|| scale(&rt, &opts, &setup, &key, &direct, &config));
     let load_after = load_average();
 
     // The table.
@@ -843,41 +885,8 @@ fn main() {
     let ms = |x: f64| format!("{:.2}", x / 1000.0);
     let dus = |x: f64| format!("{x:+.0}");
     let dms = |x: f64| format!("{:+.2}", x / 1000.0);
-    let mut t = String::new();
-    t.push_str(
-        "| measurement | direct to containerd | through criguard | added by criguard | goal |\n\
-         | --- | ---: | ---: | ---: | --- |\n",
-    );
-    for (name, [d, c]) in [("ImageStatus", &status), ("ListImages", &list)] {
-        t.push_str(&format!(
-            "| {name}, {} sequential calls: p50 / p99 / mean (µs) | {} / {} / {} | {} / {} / {} | \
-             p50 {} µs | p50 added ≤ 50 µs |\n",
-            opts.calls,
-            us(d.median()),
-            us(d.percentile(0.99)),
-            us(d.mean()),
-            us(c.median()),
-            us(c.percentile(0.99)),
-            us(c.mean()),
-            dus(c.median() - d.median()),
-        ));
-    }
-    t.push_str(&format!(
-        "| ImageStatus throughput, {} clients, 2 × {} calls (calls/s) | {:.0} | {:.0} | ratio {:.2}× \
-         | ≥ 0.8× direct |\n",
-        opts.clients,
-        opts.load_calls,
-        direct_rate,
-        through_rate,
-        through_rate / direct_rate
-    ));
-    t.push_str(&format!(
-        "| criguard RSS before / after the load, peak (VmHWM) (MiB) | | {:.1} / {:.1}, peak {:.1} \
-         | | peak < 40 MB |\n",
-        mib(rss_before),
-        mib(rss_after),
-        mib(hwm_after)
-    ));
+    let mut t = String::from(TABLE_HEAD);
+    t.push_str(&pass.rows);
     t.push_str(&format!(
         "| cold signed pull (decision not cached; running daemon), median of {} (ms) | {} | {} | {} | |\n",
         opts.pulls,
@@ -915,6 +924,9 @@ fn main() {
         us(creates[1].median()),
         dus(creates[1].median() - creates[0].median()),
     ));
+    for extra in [&remembered, &scaled].into_iter().flatten() {
+        t.push_str(&extra.rows);
+    }
     t.push_str(&format!(
         "\nadded time of a cold signed pull through criguard (through − direct): {} ms; \
          skopeo's verify cost (policy − insecure): {} ms.\n\
@@ -937,33 +949,451 @@ fn main() {
         },
         "cpus": num_cpus(),
         "load_average": {"before": load_before, "after": load_after},
-        "passthrough": {
-            "ImageStatus": {"direct": status[0].json(), "through": status[1].json()},
-            "ListImages": {"direct": list[0].json(), "through": list[1].json()},
-        },
-        "throughput": {
-            "clients": opts.clients,
-            "calls": 2 * opts.load_calls,
-            "direct_calls_per_s": direct_rate,
-            "through_calls_per_s": through_rate,
-            "ratio": through_rate / direct_rate,
-        },
-        "memory_kib": {"rss_before_load": rss_before, "rss_after_load": rss_after, "hwm_after_load": hwm_after},
+        "passthrough": pass.json,
         "cold_pull": {"direct": cold_direct.json(), "through": cold_through.json()},
         "first_contact_pull": first_contact.json(),
         "skopeo_copy": {"insecure_policy": skopeo_insecure.json(), "policy": skopeo_policy.json()},
         "warm_pull": {"direct": warm_direct.json(), "through": warm_through.json()},
         "create_container": {"direct": creates[0].json(), "through": creates[1].json()},
+        "scale": scaled.map(|s| s.json),
         "criguard_decision_time": {
             "cold_pull": checks[0].json(),
             "warm_pull": checks[1].json(),
             "create": checks[2].json(),
         },
     });
-    let json_text = serde_json::to_string_pretty(&report).expect("serialising the report");
-    fs::write(opts.out.join("summary.md"), &t).expect("writing summary.md");
+    write_report(&opts, &t, &report);
+    drop(daemon);
+    drop(containerd);
+}
+
+const TABLE_HEAD: &str = "| measurement | direct to containerd | through criguard | added by criguard | goal |\n\
+                          | --- | ---: | ---: | ---: | --- |\n";
+
+/// "met" or "not met", as the report prints a goal.
+fn verdict(met: bool) -> &'static str {
+    if met { "**met**" } else { "**not met**" }
+}
+
+/// CPU time (user + system) process `pid` has used so far.
+fn cpu_time(pid: u32) -> Duration {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).expect("reading /proc/PID/stat");
+    // The command name may hold spaces; the fields counted from after it.
+    let after = &stat[stat.rfind(')').expect("a /proc/PID/stat line") + 2..];
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the whole line.
+    let ticks: u64 =
+        fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime");
+    Duration::from_secs_f64(ticks as f64 / clock_ticks_per_second())
+}
+
+fn clock_ticks_per_second() -> f64 {
+    static TICKS: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+    *TICKS.get_or_init(|| {
+        let out = run_with_timeout(
+            std::process::Command::new("getconf").arg("CLK_TCK"),
+            Duration::from_secs(10),
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse()
+            .expect("getconf CLK_TCK")
+    })
+}
+
+/// Sections 1 and 2, as table rows (goals judged) and JSON.
+struct Passthrough {
+    rows: String,
+    json: Value,
+}
+
+/// Section 1, sequential calls of each kind, direct and through criguard in
+/// alternating blocks, with criguard's CPU time over them; section 2, the
+/// concurrent load, with criguard's and containerd's CPU time and
+/// criguard's memory.
+fn passthrough(
+    rt: &Runtime,
+    opts: &Options,
+    direct: &Path,
+    daemon: &CriguardDaemon,
+    containerd: &Containerd,
+    image: &str,
+) -> Passthrough {
+    let criguard_pid = daemon.pid().expect("the daemon runs");
+    let containerd_pid = containerd.pid().expect("containerd runs");
+    println!(
+        "\n1. pass-through latency, {} sequential calls each...",
+        opts.calls
+    );
+    let mut rows = String::new();
+    let mut json = serde_json::Map::new();
+    let mut all_met = true;
+    for (name, call) in [
+        ("ImageStatus", Call::ImageStatus),
+        ("ListImages", Call::ListImages),
+        ("ListContainers", Call::ListContainers),
+    ] {
+        let cpu_before = cpu_time(criguard_pid);
+        let [d, c] = rt.block_on(sequential(
+            [direct, daemon.socket()],
+            call,
+            image,
+            opts.calls,
+        ));
+        // Warm-up calls included: criguard is busy only with its own side.
+        let warmup = (opts.calls / 10).clamp(1, 500);
+        let cpu_per_call = (cpu_time(criguard_pid) - cpu_before).as_secs_f64() * 1e6
+            / (opts.calls + warmup) as f64;
+        let p50 = c.median() - d.median();
+        let p99 = c.percentile(0.99) - d.percentile(0.99);
+        let met = p50 <= 30.0 && p99 <= 100.0;
+        all_met &= met;
+        rows.push_str(&format!(
+            "| {name}, {} sequential calls: p50 / p99 / mean (µs) | {:.0} / {:.0} / {:.0} | \
+             {:.0} / {:.0} / {:.0} | p50 {p50:+.0}, p99 {p99:+.0} µs; criguard CPU {cpu_per_call:.0} µs/call \
+             | p50 ≤ +30, p99 ≤ +100 µs: {} |\n",
+            opts.calls,
+            d.median(),
+            d.percentile(0.99),
+            d.mean(),
+            c.median(),
+            c.percentile(0.99),
+            c.mean(),
+            verdict(met),
+        ));
+        json.insert(
+            name.to_owned(),
+            json!({
+                "direct": d.json(), "through": c.json(),
+                "added_p50_us": p50, "added_p99_us": p99,
+                "criguard_cpu_us_per_call": cpu_per_call, "met": met,
+            }),
+        );
+    }
+
+    println!(
+        "2. throughput, {} ImageStatus calls from {} clients, twice each...",
+        opts.load_calls, opts.clients
+    );
+    let (rss_before, _) = daemon.memory_kib();
+    rt.block_on(load(
+        daemon.socket(),
+        opts.clients,
+        opts.clients * 10,
+        image,
+    ));
+    rt.block_on(load(direct, opts.clients, opts.clients * 10, image));
+    let mut time = [Duration::ZERO; 2];
+    let mut criguard_cpu = Duration::ZERO;
+    let mut containerd_cpu = [Duration::ZERO; 2];
+    for round in 0..2 {
+        for side in if round == 0 { [0, 1] } else { [1, 0] } {
+            let socket = if side == 1 { daemon.socket() } else { direct };
+            let before = (cpu_time(criguard_pid), cpu_time(containerd_pid));
+            time[side] += rt.block_on(load(socket, opts.clients, opts.load_calls, image));
+            containerd_cpu[side] += cpu_time(containerd_pid) - before.1;
+            if side == 1 {
+                criguard_cpu += cpu_time(criguard_pid) - before.0;
+            }
+        }
+    }
+    let (rss_after, hwm_after) = daemon.memory_kib();
+    let calls = 2 * opts.load_calls;
+    let rate = |time: Duration| calls as f64 / time.as_secs_f64();
+    let per_call = |cpu: Duration| cpu.as_secs_f64() * 1e6 / calls as f64;
+    let (direct_rate, through_rate) = (rate(time[0]), rate(time[1]));
+    let ratio = through_rate / direct_rate;
+    all_met &= ratio >= 0.9;
+    rows.push_str(&format!(
+        "| ImageStatus throughput, {} clients, 2 × {} calls (calls/s) | {direct_rate:.0} | \
+         {through_rate:.0} | ratio {ratio:.2}× | ≥ 0.9× direct: {} |\n",
+        opts.clients,
+        opts.load_calls,
+        verdict(ratio >= 0.9),
+    ));
+    rows.push_str(&format!(
+        "| CPU per call under that load (µs): criguard; containerd | {:.0} (containerd) | \
+         {:.0} + {:.0} (criguard + containerd) | criguard {:+.0} µs of CPU per forwarded call | reported |\n",
+        per_call(containerd_cpu[0]),
+        per_call(criguard_cpu),
+        per_call(containerd_cpu[1]),
+        per_call(criguard_cpu),
+    ));
+    rows.push_str(&format!(
+        "| criguard RSS before / after the load, peak (VmHWM) (MiB) | | {:.1} / {:.1}, peak {:.1} \
+         | | peak < 40 MB: {} |\n",
+        mib(rss_before),
+        mib(rss_after),
+        mib(hwm_after),
+        verdict(hwm_after * 1024 < 40_000_000),
+    ));
+    rows.push_str(&format!(
+        "| pass-through goals together | | | | {} |\n",
+        verdict(all_met)
+    ));
+    json.insert(
+        "throughput".to_owned(),
+        json!({
+            "clients": opts.clients,
+            "calls": calls,
+            "direct_calls_per_s": direct_rate,
+            "through_calls_per_s": through_rate,
+            "ratio": ratio,
+            "met": ratio >= 0.9,
+            "criguard_cpu_us_per_call": per_call(criguard_cpu),
+            "containerd_cpu_us_per_call": {"direct": per_call(containerd_cpu[0]), "through": per_call(containerd_cpu[1])},
+        }),
+    );
+    json.insert(
+        "memory_kib".to_owned(),
+        json!({"rss_before_load": rss_before, "rss_after_load": rss_after, "hwm_after_load": hwm_after}),
+    );
+    Passthrough {
+        rows,
+        json: Value::Object(json),
+    }
+}
+
+/// Sections 6 and 7, each as table rows and JSON.
+struct Section {
+    rows: String,
+    json: Value,
+}
+
+/// Section 6: `opts.scale_pulls` concurrent cold pulls of `opts.scale_images`
+/// distinct cosign-signed images, on one connection as the kubelet makes
+/// them with parallel image pulls; containerd alone and through a freshly
+/// started criguard (empty caches), alternating, the images removed from
+/// containerd before every round. Counts criguard's manifest resolutions
+/// and signature reads from its metrics (the test harness's registry keeps
+/// no access log).
+#[allow(clippy::too_many_arguments)]
+fn scale(
+    rt: &Runtime,
+    opts: &Options,
+    setup: &RegistrySetup,
+    key: &Path,
+    direct: &Path,
+    config: &str,
+) -> Section {
+    let reg = &setup.registry;
+    println!(
+        "6. {} concurrent cold pulls of {} signed images, {} rounds each...",
+        opts.scale_pulls, opts.scale_images, opts.scale_rounds
+    );
+    let images: Vec<Pushed> = (0..opts.scale_images)
+        .map(|i| {
+            let pushed = push_test_image(
+                reg,
+                &format!("bench/scale-{i}"),
+                "v1",
+                &format!("scale {i}"),
+            );
+            cosign_sign(key, PASSWORD, &pushed.by_digest());
+            pushed
+        })
+        .collect();
+    let tags: Vec<String> = images.iter().map(Pushed::by_tag).collect();
+    let remove_all = || {
+        for tag in &tags {
+            rt.block_on(async {
+                let mut client = image_client(direct).await;
+                let spec = Some(cri::image_spec(tag));
+                let status = client
+                    .image_status(v1::ImageStatusRequest {
+                        image: spec.clone(),
+                        verbose: false,
+                    })
+                    .await
+                    .expect("ImageStatus");
+                if let Some(image) = status.into_inner().image {
+                    client
+                        .remove_image(v1::RemoveImageRequest {
+                            image: Some(cri::image_spec(&image.id)),
+                        })
+                        .await
+                        .expect("RemoveImage");
+                }
+            });
+        }
+    };
+    let pull_all = |socket: &Path| -> Duration {
+        rt.block_on(async {
+            let channel = cri::connect(socket).await;
+            cri::runtime_client(channel.clone())
+                .version(v1::VersionRequest::default())
+                .await
+                .expect("Version");
+            let start = Instant::now();
+            let mut pulls = JoinSet::new();
+            for i in 0..opts.scale_pulls {
+                let mut client = cri::image_client(channel.clone());
+                let tag = tags[i % tags.len()].clone();
+                pulls.spawn(async move {
+                    client
+                        .pull_image(pull_request(&tag))
+                        .await
+                        .unwrap_or_else(|e| panic!("pulling {tag}: {e:?}"))
+                        .into_inner()
+                        .image_ref
+                });
+            }
+            while let Some(pulled) = pulls.join_next().await {
+                assert!(pulled.expect("a pull task").starts_with("sha256:"));
+            }
+            start.elapsed()
+        })
+    };
+    let mut direct_times = Vec::new();
+    let mut through_times = Vec::new();
+    let mut most = (0.0f64, 0.0f64);
+    for round in 0..opts.scale_rounds {
+        for through in if round % 2 == 0 {
+            [false, true]
+        } else {
+            [true, false]
+        } {
+            remove_all();
+            if !through {
+                direct_times.push(pull_all(direct));
+                continue;
+            }
+            let daemon = CriguardDaemon::start(&opts.criguard, direct, config);
+            through_times.push(pull_all(daemon.socket()));
+            let resolutions = daemon.metric("criguard_registry_fetches_total{fetch=\"resolve\"");
+            let signature_reads =
+                daemon.metric("criguard_registry_fetches_total{fetch=\"signatures\"");
+            let allowed = daemon.metric(
+                "criguard_decisions_total{operation=\"pull\",verdict=\"allowed\",reason=\"signature\"",
+            );
+            assert_eq!(
+                allowed as usize,
+                opts.scale_pulls,
+                "not every pull was allowed by a signature decision:\n{}",
+                daemon.metrics()
+            );
+            most = (most.0.max(resolutions), most.1.max(signature_reads));
+        }
+    }
+    remove_all();
+    let (d, c) = (Samples(direct_times), Samples(through_times));
+    let added = c.median() / d.median() - 1.0;
+    let n = opts.scale_images as f64;
+    let once = most.0 <= n && most.1 <= n;
+    let mut rows = String::new();
+    rows.push_str(&format!(
+        "| {} concurrent cold pulls of {} signed images, median of {} rounds (ms) | {:.1} | {:.1} \
+         | {:+.1} % | ≤ +10 %: {} |\n",
+        opts.scale_pulls,
+        opts.scale_images,
+        opts.scale_rounds,
+        d.median() / 1000.0,
+        c.median() / 1000.0,
+        added * 100.0,
+        verdict(added <= 0.10),
+    ));
+    rows.push_str(&format!(
+        "| criguard's manifest resolutions / signature reads in one round (its metrics), at most \
+         | | {:.0} / {:.0} for {} images, {} pulls | | ≤ 1 each per image: {} |\n",
+        most.0,
+        most.1,
+        opts.scale_images,
+        opts.scale_pulls,
+        verdict(once),
+    ));
+    Section {
+        rows,
+        json: json!({
+            "pulls": opts.scale_pulls, "images": opts.scale_images, "rounds": opts.scale_rounds,
+            "direct": d.json(), "through": c.json(), "added_fraction": added,
+            "resolutions_max": most.0, "signature_reads_max": most.1,
+            "met": added <= 0.10 && once,
+        }),
+    }
+}
+
+/// Section 7: `opts.decisions` distinct pull decisions (the signed image under
+/// as many tags, pulled through `daemon`, 16 at a time), then the daemon's
+/// memory: after sections 1 and 2 it has also forwarded their calls.
+fn memory(
+    rt: &Runtime,
+    opts: &Options,
+    setup: &RegistrySetup,
+    signed: &Pushed,
+    daemon: &CriguardDaemon,
+) -> Section {
+    println!(
+        "7. {} distinct pull decisions, then criguard's memory...",
+        opts.decisions
+    );
+    let reg = &setup.registry;
+    let manifest = reg.get_manifest(&signed.repo, &signed.tag);
+    let media_type = manifest
+        .header("content-type")
+        .expect("the manifest's Content-Type")
+        .to_owned();
+    let tags: Vec<String> = (0..opts.decisions)
+        .map(|i| {
+            let tag = format!("m{i}");
+            let put = reg.request(
+                "PUT",
+                &format!("/v2/{}/manifests/{tag}", signed.repo),
+                &[("Content-Type", &media_type)],
+                &manifest.body,
+            );
+            assert_eq!(put.status, 201, "tagging {tag}");
+            format!("{}/{}:{tag}", signed.host, signed.repo)
+        })
+        .collect();
+    let decided =
+        "criguard_decisions_total{operation=\"pull\",verdict=\"allowed\",reason=\"signature\"";
+    let before = daemon.metric(decided);
+    let started = Instant::now();
+    rt.block_on(async {
+        let channel = cri::connect(daemon.socket()).await;
+        let mut pulls = JoinSet::new();
+        for chunk in tags.chunks(tags.len().div_ceil(16)) {
+            let mut client = cri::image_client(channel.clone());
+            let chunk = chunk.to_vec();
+            pulls.spawn(async move {
+                for tag in chunk {
+                    client
+                        .pull_image(pull_request(&tag))
+                        .await
+                        .unwrap_or_else(|e| panic!("pulling {tag}: {e:?}"));
+                }
+            });
+        }
+        while let Some(done) = pulls.join_next().await {
+            done.expect("a pull task");
+        }
+    });
+    let took = started.elapsed();
+    let decisions = daemon.metric(decided) - before;
+    assert_eq!(decisions as usize, opts.decisions, "{}", daemon.metrics());
+    let (rss, hwm) = daemon.memory_kib();
+    let met = rss * 1024 < 40_000_000;
+    let rows = format!(
+        "| criguard RSS / peak after the calls above and {} distinct pull decisions ({:.1} s) (MiB) \
+         | | {:.1} / {:.1} | | RSS < 40 MB: {} |\n",
+        opts.decisions,
+        took.as_secs_f64(),
+        mib(rss),
+        mib(hwm),
+        verdict(met),
+    );
+    Section {
+        rows,
+        json: json!({"decisions": opts.decisions, "rss_kib": rss, "hwm_kib": hwm, "seconds": took.as_secs_f64(), "met": met}),
+    }
+}
+
+/// Writes OUT_DIR/summary.md and OUT_DIR/serve.json and prints the table.
+fn write_report(opts: &Options, table: &str, report: &Value) {
+    let json_text = serde_json::to_string_pretty(report).expect("serialising the report");
+    fs::write(opts.out.join("summary.md"), table).expect("writing summary.md");
     fs::write(opts.out.join("serve.json"), &json_text).expect("writing serve.json");
-    println!("\n{t}");
+    println!("\n{table}");
     if opts.json {
         println!("{json_text}");
     }
@@ -972,8 +1402,6 @@ fn main() {
         opts.out.join("summary.md").display(),
         opts.out.join("serve.json").display()
     );
-    drop(daemon);
-    drop(containerd);
 }
 
 fn num_cpus() -> usize {

@@ -1,6 +1,8 @@
 //! `criguard`: check, explain and apply containers-policy.json to images.
 
+mod agent;
 mod policy_cmd;
+mod policy_render;
 mod registry_args;
 mod serve;
 mod signing;
@@ -41,6 +43,11 @@ enum Command {
     /// Run the node daemon: a CRI proxy between the kubelet and the
     /// runtime that enforces the policy on PullImage and CreateContainer.
     Serve(serve::ServeArgs),
+    /// The node agent: watch ClusterImagePolicy and ImagePolicy objects
+    /// and write the node's policy files for serve, atomically.
+    Agent(agent::AgentArgs),
+    /// Write the policy objects' status conditions (one per cluster).
+    StatusWriter(agent::StatusWriterArgs),
 }
 
 #[derive(Subcommand)]
@@ -61,6 +68,12 @@ enum PolicyCommand {
         #[arg(long, value_enum, default_value_t = Output::Text)]
         output: Output,
     },
+    /// Render ClusterImagePolicy and ImagePolicy objects into policy.json,
+    /// per-namespace policies and registries.d; exit 1 on invalid input,
+    /// writing nothing.
+    Render(policy_render::RenderArgs),
+    /// Print the CustomResourceDefinitions of criguard's policy objects.
+    Crds(policy_render::CrdsArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -82,11 +95,15 @@ fn main() -> ExitCode {
                 policy,
                 output,
             } => policy_cmd::explain(&image, &policy, output),
+            PolicyCommand::Render(args) => policy_render::run(&args),
+            PolicyCommand::Crds(args) => policy_render::crds(&args),
         },
         Command::Verify(args) => verify::run(&args),
         Command::Keygen(args) => signing::keygen(&args),
         Command::Sign(args) => signing::sign(&args),
         Command::Serve(args) => serve::run(args),
+        Command::Agent(args) => agent::agent(args),
+        Command::StatusWriter(args) => agent::status_writer(args),
     };
     match result {
         Ok(code) => code,

@@ -53,6 +53,13 @@ pub(crate) struct ServeArgs {
     /// Log format. Default: text.
     #[arg(long, value_enum)]
     log_format: Option<LogFormatArg>,
+    /// The audit set's global policy (`criguard policy render` writes
+    /// `audit/policy.json`): judged after an allowance, never enforced.
+    #[arg(long, value_name = "FILE", requires = "audit_policy_dir")]
+    audit_policy: Option<PathBuf>,
+    /// The audit set's namespace policies (`audit/policies`).
+    #[arg(long, value_name = "DIR", requires = "audit_policy")]
+    audit_policy_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -83,6 +90,8 @@ pub(crate) fn run(args: ServeArgs) -> Result<ExitCode> {
             LogFormatArg::Text => LogFormat::Text,
             LogFormatArg::Json => LogFormat::Json,
         }),
+        audit_policy: args.audit_policy,
+        audit_policy_dir: args.audit_policy_dir,
         ..ConfigFile::default()
     };
     let settings = file.overridden_by(flags).settings(&config_path)?;

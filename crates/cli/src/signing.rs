@@ -44,6 +44,13 @@ pub(crate) struct SignArgs {
     /// signature is attached in the registry.
     #[arg(long, value_name = "FILE")]
     key: Option<PathBuf>,
+    /// With --key: sign as cosign 3 does, a sigstore bundle attached as an
+    /// OCI referrer (the referrers API where the registry has it, else the
+    /// `sha256-<hex>` fallback tag), instead of a `.sig` attachment. Read by
+    /// cosign 3 and by criguard with `criguard-sigstore-bundles`; not by
+    /// containers/image.
+    #[arg(long, requires = "key", conflicts_with = "gpg_key")]
+    bundle: bool,
     /// A GPG secret key (`gpg --export-secret-keys`, binary or armoured):
     /// a simple-signing signature is written to --lookaside-dir.
     #[arg(long, value_name = "FILE", requires = "lookaside_dir")]
@@ -141,6 +148,17 @@ pub(crate) fn sign(args: &SignArgs) -> Result<ExitCode> {
         let mut digests: Vec<Digest> = resolved.index_digest.iter().cloned().collect();
         digests.push(resolved.manifest_digest.clone());
         for digest in digests {
+            if args.bundle {
+                let bundle = key.sign_bundle(digest.as_str())?;
+                let pushed = registry
+                    .push_sigstore_bundle(&repository, &digest, &bundle)
+                    .await?;
+                println!(
+                    "signed {}@{digest} (sigstore bundle, referrer manifest {pushed})",
+                    repository.name()
+                );
+                continue;
+            }
             let signature = key.sign_image(repository.name(), digest.as_str())?;
             let pushed = registry
                 .push_sigstore_attachment(&repository, &digest, &signature)

@@ -18,6 +18,7 @@
 
 mod deadline;
 mod error;
+mod exchange;
 mod listener;
 mod methods;
 mod proxy;

@@ -1,23 +1,25 @@
 //! The runtime-facing side: one HTTP/2 connection to the runtime's socket,
 //! shared by every call.
 //!
-//! Calls go straight onto the connection (hyper's HTTP/2 sender is
-//! cheap to clone and safe to share); there is no queue or worker task in
-//! between, which a proxy that adds latency to every kubelet call cannot
-//! afford.
+//! Calls go straight onto the connection from the task that makes them
+//! (h2's sender is cheap to clone and safe to share, see
+//! [`crate::exchange`]); there is no queue or worker task in between,
+//! which a proxy that adds latency to every kubelet call cannot afford.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
+use h2::client::SendRequest;
 use http::{Request, Response, Uri};
 use http_body_util::{BodyExt as _, Full};
-use hyper::client::conn::http2::SendRequest;
-use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::UnixStream;
 use tonic::Status;
 use tonic::body::Body;
+
+use crate::exchange::exchange;
 
 use crate::v1::{
     Image, ImageSpec, ImageStatusRequest, ImageStatusResponse, PodSandboxStatusRequest,
@@ -35,6 +37,21 @@ const OWN_CALL_TIMEOUT: Duration = Duration::from_secs(30);
 /// Connecting to a unix socket is immediate or fails; a runtime that
 /// accepts and then never speaks HTTP/2 must not hold calls forever.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// HTTP/2 flow control windows and buffers, hyper's client defaults
+/// (which criguard used before it spoke h2 directly): large enough that a
+/// big answer (ListImages on a node with many images) is not held up by
+/// WINDOW_UPDATE round trips.
+const STREAM_WINDOW: u32 = 2 << 20;
+const CONNECTION_WINDOW: u32 = 5 << 20;
+const SEND_BUFFER: usize = 1 << 20;
+const MAX_HEADER_LIST: u32 = 16 << 10;
+
+/// The sender of one connection, and whether its connection has ended.
+#[derive(Clone)]
+struct Connection {
+    sender: SendRequest<Bytes>,
+    closed: Arc<AtomicBool>,
+}
 
 /// The container runtime behind the proxy.
 ///
@@ -45,7 +62,7 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Clone)]
 pub struct Runtime {
     socket: Arc<PathBuf>,
-    connection: Arc<Mutex<Option<SendRequest<Body>>>>,
+    connection: Arc<Mutex<Option<Connection>>>,
     /// One connection attempt at a time; the others wait for its result.
     connecting: Arc<tokio::sync::Mutex<()>>,
 }
@@ -63,16 +80,16 @@ impl Runtime {
         &self.socket
     }
 
-    fn current(&self) -> Option<SendRequest<Body>> {
+    fn current(&self) -> Option<Connection> {
         self.connection
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .as_ref()
-            .filter(|sender| !sender.is_closed())
+            .filter(|connection| !connection.closed.load(Ordering::Acquire))
             .cloned()
     }
 
-    async fn sender(&self) -> Result<SendRequest<Body>, String> {
+    async fn connected(&self) -> Result<Connection, String> {
         if let Some(sender) = self.current() {
             return Ok(sender);
         }
@@ -84,24 +101,33 @@ impl Runtime {
             let stream = UnixStream::connect(self.socket.as_path())
                 .await
                 .map_err(|e| e.to_string())?;
-            hyper::client::conn::http2::Builder::new(TokioExecutor::new())
-                .handshake::<_, Body>(TokioIo::new(stream))
+            h2::client::Builder::new()
+                .initial_window_size(STREAM_WINDOW)
+                .initial_connection_window_size(CONNECTION_WINDOW)
+                .max_send_buffer_size(SEND_BUFFER)
+                .max_header_list_size(MAX_HEADER_LIST)
+                .enable_push(false)
+                .handshake::<_, Bytes>(stream)
                 .await
                 .map_err(|e| e.to_string())
         };
-        let (sender, connection) = tokio::time::timeout(HANDSHAKE_TIMEOUT, connect)
+        let (sender, driver) = tokio::time::timeout(HANDSHAKE_TIMEOUT, connect)
             .await
             .map_err(|_| format!("no HTTP/2 handshake within {HANDSHAKE_TIMEOUT:?}"))??;
+        let closed = Arc::new(AtomicBool::new(false));
+        let ended = Arc::clone(&closed);
         tokio::spawn(async move {
-            if let Err(e) = connection.await {
+            if let Err(e) = driver.await {
                 tracing::debug!(error = %e, "the runtime connection ended");
             }
+            ended.store(true, Ordering::Release);
         });
+        let connection = Connection { sender, closed };
         *self
             .connection
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(sender.clone());
-        Ok(sender)
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(connection.clone());
+        Ok(connection)
     }
 
     /// Sends `request` to the runtime as it is. `Err` means the runtime
@@ -122,18 +148,23 @@ impl Runtime {
                 .build()
                 .map_err(|e| e.to_string())?;
         }
-        let mut sender = self.sender().await?;
-        if sender.ready().await.is_err() {
-            // The connection died since it was last used (the runtime
-            // restarted, say) and nothing has been sent on it; the dead
-            // sender now reports itself closed, so this connects again.
-            sender = self.sender().await?;
-            sender.ready().await.map_err(|e| e.to_string())?;
-        }
-        let response = sender
-            .send_request(request)
-            .await
-            .map_err(|e| e.to_string())?;
+        let connection = self.connected().await?;
+        let mut sender = match connection.sender.ready().await {
+            Ok(sender) => sender,
+            Err(_) => {
+                // The connection died since it was last used (the runtime
+                // restarted, say) and nothing has been sent on it: marked
+                // closed, so that this connects again.
+                connection.closed.store(true, Ordering::Release);
+                self.connected()
+                    .await?
+                    .sender
+                    .ready()
+                    .await
+                    .map_err(|e| e.to_string())?
+            }
+        };
+        let response = exchange(&mut sender, request).await?;
         Ok(response.map(Body::new))
     }
 

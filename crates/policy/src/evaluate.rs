@@ -19,7 +19,9 @@ use crate::lookup::MatchedScope;
 use crate::model::{
     GpgKeys, KeyType, Policy, ReferenceMatch, Requirement, SignedBy, SigstoreSigned,
 };
-use crate::payload::{COSIGN_SIGNATURE_MIME_TYPE, PayloadFormat, parse_payload};
+use crate::payload::{
+    COSIGN_SIGNATURE_MIME_TYPE, PayloadFormat, SIGSTORE_BUNDLE_MIME_TYPE, parse_payload,
+};
 use crate::transport::ImageReference;
 use crate::trust_files::{ReadOnce, TrustFiles};
 
@@ -36,6 +38,7 @@ impl Signature {
     fn format_name(&self) -> &'static str {
         match self {
             Self::SimpleSigning(_) => "simple-signing",
+            Self::Sigstore(s) if s.is_bundle() => "sigstore bundle",
             Self::Sigstore(_) => "sigstore",
         }
     }
@@ -49,6 +52,24 @@ pub struct SigstoreSignature {
     pub payload: Vec<u8>,
     pub annotations: BTreeMap<String, String>,
 }
+
+impl SigstoreSignature {
+    /// A sigstore bundle (cosign 3) rather than a `.sig` attachment: its
+    /// `payload` is the bundle's JSON, and it names no image.
+    pub fn is_bundle(&self) -> bool {
+        self.mime_type == SIGSTORE_BUNDLE_MIME_TYPE
+    }
+
+    /// What `sigstoreSigned` reads: `.sig` signature layers and bundles.
+    fn is_signature(&self) -> bool {
+        self.mime_type == COSIGN_SIGNATURE_MIME_TYPE || self.is_bundle()
+    }
+}
+
+/// Starts every reason a bundle is refused for, so that reports and audit
+/// lines say which kind of signature it was and that it names a digest,
+/// not an image.
+pub const BUNDLE_REASON_PREFIX: &str = "bundle (digest-bound): ";
 
 /// How containers/image classifies a failure. CRI-O reports the first two
 /// kinds as `SignatureValidationFailed`; the third covers I/O and
@@ -111,6 +132,22 @@ pub trait SigstoreVerifier {
         files: &dyn TrustFiles,
         signature: &SigstoreSignature,
     ) -> Result<(), SignatureRejection>;
+
+    /// Checks a sigstore bundle (the JSON bytes of one) as `requirement`
+    /// demands: its DSSE envelope verifies with the requirement's trust and
+    /// holds a cosign signature statement. Returns the digests
+    /// (`sha256:<hex>`) the statement signs; the engine compares them with
+    /// the manifest and applies `signedIdentity`.
+    fn verify_bundle(
+        &self,
+        _requirement: &SigstoreSigned,
+        _files: &dyn TrustFiles,
+        _bundle: &[u8],
+    ) -> Result<Vec<String>, SignatureRejection> {
+        Err(SignatureRejection::other(
+            "sigstore bundles cannot be verified by this build",
+        ))
+    }
 }
 
 /// An image as the evaluator sees it. The manifest digest is the sha256 of
@@ -283,16 +320,24 @@ impl Evaluator<'_> {
                 let non_signature = image
                     .signatures
                     .iter()
-                    .filter(|s| matches!(s, Signature::Sigstore(a) if a.mime_type != COSIGN_SIGNATURE_MIME_TYPE))
+                    .filter(|s| matches!(s, Signature::Sigstore(a) if !a.is_signature()))
                     .count();
-                let candidates = image.signatures.iter().enumerate().filter(|(_, s)| {
-                    matches!(s, Signature::Sigstore(a) if a.mime_type == COSIGN_SIGNATURE_MIME_TYPE)
-                });
+                let candidates = image
+                    .signatures
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, s)| matches!(s, Signature::Sigstore(a) if a.is_signature()));
                 decide_over(
                     candidates,
                     non_sigstore,
                     non_signature,
                     |signature| match signature {
+                        Signature::Sigstore(bundle) if bundle.is_bundle() => self
+                            .check_bundle(sigstore, image, &bundle.payload)
+                            .map_err(|e| SignatureRejection {
+                                message: format!("{BUNDLE_REASON_PREFIX}{}", e.message),
+                                ..e
+                            }),
                         Signature::Sigstore(attachment) => {
                             self.check_sigstore(sigstore, image, attachment)
                         }
@@ -355,6 +400,46 @@ impl Evaluator<'_> {
             &requirement.signed_identity,
             image,
         )
+    }
+
+    /// A bundle signs digests, not a reference: it is read as a signature
+    /// claiming the pulled image's repository, which is what a legacy
+    /// `cosign sign` payload claims, so each `signedIdentity` rule judges it
+    /// as it judges those (`matchRepository` accepts it, the exact rules
+    /// refuse it, `remapIdentity` rewrites first).
+    fn check_bundle(
+        &self,
+        requirement: &SigstoreSigned,
+        image: &Image<'_>,
+        bundle: &[u8],
+    ) -> Result<(), SignatureRejection> {
+        let verifier = self.sigstore.ok_or_else(|| {
+            SignatureRejection::other(
+                "sigstore signature verification is not available in this build",
+            )
+        })?;
+        let digests = verifier.verify_bundle(requirement, self.files, bundle)?;
+        if !digests.iter().any(|d| d == image.manifest_digest.as_str()) {
+            return Err(SignatureRejection::policy(format!(
+                "Signature for digest {} does not match",
+                digests.first().map_or("(none)", String::as_str)
+            )));
+        }
+        let Some(reference) = image.reference.docker_reference() else {
+            return Err(SignatureRejection::policy(
+                "A sigstore bundle names no image, and this image has no repository to read it as a signature of",
+            ));
+        };
+        let claimed = reference.name();
+        if !requirement
+            .signed_identity
+            .matches(Some(reference), claimed)
+        {
+            return Err(SignatureRejection::policy(format!(
+                "Signature for identity {claimed:?} is not accepted (a sigstore bundle is bound to the digest only and read as claiming the pulled repository)"
+            )));
+        }
+        Ok(())
     }
 
     fn read(&self, path: &Path) -> Result<Vec<u8>, SignatureRejection> {

@@ -23,8 +23,9 @@ mod trust_files;
 
 pub use blob::MAX_SIGNATURE_SIZE;
 pub use evaluate::{
-    Decision, Evaluator, Image, Rejection, RejectionKind, Signature, SignatureOutcome,
-    SignatureRejection, SigstoreSignature, SigstoreVerifier, SimpleSigningVerifier, Verdict,
+    BUNDLE_REASON_PREFIX, Decision, Evaluator, Image, Rejection, RejectionKind, Signature,
+    SignatureOutcome, SignatureRejection, SigstoreSignature, SigstoreVerifier,
+    SimpleSigningVerifier, Verdict,
 };
 pub use json::Problem;
 pub use lookup::{Candidate, Explanation, MatchedScope};

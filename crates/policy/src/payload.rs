@@ -15,6 +15,10 @@ pub const ATOMIC_SIGNATURE_TYPE: &str = "atomic container signature";
 pub const COSIGN_SIGNATURE_TYPE: &str = "cosign container image signature";
 /// Media type of a sigstore attachment that is a signature.
 pub const COSIGN_SIGNATURE_MIME_TYPE: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
+/// The media type of a sigstore bundle (v0.3), cosign 3's signature format:
+/// a DSSE envelope over an in-toto statement that names the image by digest
+/// only. criguard's extension; containers/image does not read it.
+pub const SIGSTORE_BUNDLE_MIME_TYPE: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
 
 /// Largest payload accepted, as containers/image's signature body limit.
 pub const MAX_PAYLOAD_SIZE: usize = 4 * 1024 * 1024;

@@ -43,6 +43,7 @@ pub struct ScopeSettings {
     sigstore: String,
     sigstore_staging: String,
     use_sigstore_attachments: Option<bool>,
+    sigstore_bundles: Option<bool>,
 }
 
 impl ScopeSettings {
@@ -67,6 +68,11 @@ impl ScopeSettings {
     /// `None` when the key is absent, so that a more general scope decides.
     pub fn use_sigstore_attachments(&self) -> Option<bool> {
         self.use_sigstore_attachments
+    }
+
+    /// criguard's `criguard-sigstore-bundles`; `None` when absent.
+    pub fn sigstore_bundles(&self) -> Option<bool> {
+        self.sigstore_bundles
     }
 
     /// The location this section alone gives for `access`: for writing
@@ -241,6 +247,17 @@ impl RegistriesD {
             .find_map(ScopeSettings::use_sigstore_attachments)
             .unwrap_or(false)
     }
+
+    /// Whether to look for sigstore bundles (cosign 3's signatures, OCI
+    /// referrers of the image) for `reference`: criguard's extension,
+    /// `criguard-sigstore-bundles: true`, which containers/image ignores
+    /// as it ignores every key it does not know. The first applicable
+    /// section that sets it decides; `false` if none does.
+    pub fn sigstore_bundles(&self, reference: &Reference) -> bool {
+        self.sections_for(reference)
+            .find_map(ScopeSettings::sigstore_bundles)
+            .unwrap_or(false)
+    }
 }
 
 /// One registries.d file as written. Parsed leniently like Go's yaml.v3
@@ -264,6 +281,8 @@ struct SectionContents {
     sigstore_staging: Option<String>,
     #[serde(rename = "use-sigstore-attachments")]
     use_sigstore_attachments: Option<YamlBool>,
+    #[serde(rename = "criguard-sigstore-bundles")]
+    sigstore_bundles: Option<YamlBool>,
 }
 
 impl SectionContents {
@@ -276,6 +295,7 @@ impl SectionContents {
             sigstore: self.sigstore.unwrap_or_default(),
             sigstore_staging: self.sigstore_staging.unwrap_or_default(),
             use_sigstore_attachments: self.use_sigstore_attachments.map(|b| b.0),
+            sigstore_bundles: self.sigstore_bundles.map(|b| b.0),
         }
     }
 }

@@ -25,6 +25,7 @@ mod error;
 mod lookaside;
 mod manifest;
 mod platform;
+mod referrers;
 mod registry;
 mod signatures;
 mod system;
@@ -36,6 +37,7 @@ pub use manifest::{
     DOCKER_LIST, DOCKER_V2S1, DOCKER_V2S1_SIGNED, DOCKER_V2S2, OCI_CONFIG, OCI_INDEX, OCI_MANIFEST,
 };
 pub use platform::Platform;
+pub use referrers::referrers_tag;
 pub use registry::{DEADLINE_TIMEOUTS, DEFAULT_TIMEOUT, Registry, RegistryConfig, ResolvedImage};
 pub use signatures::ImageSignatures;
 pub use system::SystemConfigError;

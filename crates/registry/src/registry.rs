@@ -99,6 +99,10 @@ impl ResolvedImage {
     pub(crate) fn pinned(&self) -> Reference {
         self.source.with_digest(self.manifest_digest.clone())
     }
+
+    pub(crate) fn is_insecure(&self) -> bool {
+        self.insecure
+    }
 }
 
 /// A registry client for one configuration. Endpoints (scheme, TLS policy,
@@ -460,18 +464,7 @@ impl Registry {
         manifest_digest: &Digest,
         signature: &SigstoreSignature,
     ) -> Result<Digest, Error> {
-        let mut insecure = false;
-        if let Some(conf) = &self.config.registries_conf
-            && let Some(table) = conf.find_registry(repository.name())
-        {
-            if table.blocked() {
-                return Err(Error::Config(criguard_registries::Error::RegistryBlocked {
-                    registry: table.prefix().to_owned(),
-                    file: table.file().to_owned(),
-                }));
-            }
-            insecure = table.insecure();
-        }
+        let insecure = self.push_target(repository)?;
         let endpoint = self.endpoint(repository.domain(), insecure).await?;
         let credentials = self.credentials_for(repository);
         let session = Session::open(
@@ -550,6 +543,24 @@ impl Registry {
         Ok(pushed)
     }
 
+    /// Pushes go to the repository as named: registries.conf `location`
+    /// rewrites and mirrors only apply to pulls, but `blocked` refuses and
+    /// `insecure` is honoured. Returns whether it is insecure.
+    pub(crate) fn push_target(&self, repository: &Reference) -> Result<bool, Error> {
+        if let Some(conf) = &self.config.registries_conf
+            && let Some(table) = conf.find_registry(repository.name())
+        {
+            if table.blocked() {
+                return Err(Error::Config(criguard_registries::Error::RegistryBlocked {
+                    registry: table.prefix().to_owned(),
+                    file: table.file().to_owned(),
+                }));
+            }
+            return Ok(table.insecure());
+        }
+        Ok(false)
+    }
+
     pub(crate) async fn within_deadline<T>(
         &self,
         operation: String,
@@ -613,6 +624,18 @@ impl Registry {
         Ok(Arc::clone(
             self.lock_endpoints().entry(key).or_insert(endpoint),
         ))
+    }
+
+    pub(crate) async fn endpoint_for(
+        &self,
+        host: &str,
+        insecure: bool,
+    ) -> Result<Arc<Endpoint>, Error> {
+        self.endpoint(host, insecure).await
+    }
+
+    pub(crate) fn credentials_for_source(&self, physical: &Reference) -> Credentials {
+        self.credentials_for(physical)
     }
 
     fn lock_endpoints(&self) -> std::sync::MutexGuard<'_, HashMap<(String, bool), Arc<Endpoint>>> {

@@ -95,8 +95,9 @@ impl SignatureBudget {
 impl Registry {
     /// Reads the lookaside store registries.d names for the repository the
     /// image came from (its mirror, maybe), then, where registries.d turns
-    /// them on, the sigstore attachments next to it. Both count against one
-    /// [`MAX_SIGNATURE_BYTES_PER_IMAGE`].
+    /// them on, the sigstore attachments next to it, and where
+    /// `criguard-sigstore-bundles` turns them on, the sigstore bundles that
+    /// refer to it. All count against one [`MAX_SIGNATURE_BYTES_PER_IMAGE`].
     pub async fn signatures(
         &self,
         registries_d: &RegistriesD,
@@ -116,6 +117,15 @@ impl Registry {
         if sigstore_attachments {
             signatures.extend(
                 self.sigstore_attachments_within(image, &mut budget)
+                    .await?
+                    .into_iter()
+                    .map(Signature::Sigstore),
+            );
+        }
+        // criguard's extension, opt-in per scope: cosign 3's bundles.
+        if registries_d.sigstore_bundles(&image.source) {
+            signatures.extend(
+                self.sigstore_bundles_within(image, &mut budget)
                     .await?
                     .into_iter()
                     .map(Signature::Sigstore),

@@ -306,6 +306,51 @@ impl<'a> Session<'a> {
             .await
     }
 
+    /// `GET /v2/<repository>/referrers/<digest>?artifactType=…` (OCI
+    /// distribution 1.1), at most `limit` bytes. `None` when the registry
+    /// answers 404: it has no referrers API, and the fallback tag is where
+    /// referrers are.
+    pub(crate) async fn get_referrers(
+        &self,
+        digest: &str,
+        artifact_type: &str,
+        display: &str,
+        limit: usize,
+    ) -> Result<Option<FetchedManifest>, Error> {
+        let url = format!(
+            "{}://{}/v2/{}/referrers/{}?artifactType={}",
+            self.endpoint.scheme,
+            self.url_host(),
+            self.repository,
+            digest,
+            artifact_type.replace('+', "%2B")
+        );
+        self.endpoint
+            .timed(async {
+                let mut response =
+                    match self.get(&url, Some(crate::manifest::OCI_INDEX), None).await {
+                        Ok(response) => response,
+                        Err(Error::HttpStatus { status: 404, .. }) => return Ok(None),
+                        Err(e) => return Err(e),
+                    };
+                let content_type = response
+                    .headers()
+                    .get(CONTENT_TYPE)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned)
+                    .unwrap_or_default();
+                let body = self
+                    .read_body(&mut response, &format!("referrers of {display}"), limit)
+                    .await?;
+                Ok(Some(FetchedManifest {
+                    body,
+                    content_type,
+                    digest_header: None,
+                }))
+            })
+            .await
+    }
+
     /// A GET with this session's authorization; anything but 200 is an
     /// error naming the status (and `manifest`, for a 404).
     async fn get(
@@ -431,6 +476,46 @@ impl<'a> Session<'a> {
                     .await
                     .map(drop)
                     .map_err(|e| self.oci_error(e, None))
+            })
+            .await
+    }
+
+    /// `PUT /v2/<repository>/manifests/<reference>` made here rather than
+    /// by oci-client, because the answer's `OCI-Subject` header matters:
+    /// it says the registry indexed the manifest's subject itself (OCI
+    /// distribution 1.1), so no fallback tag is needed. Returns whether it
+    /// was there.
+    pub(crate) async fn put_manifest_with_subject(
+        &self,
+        reference: &str,
+        body: Vec<u8>,
+        media_type: &str,
+    ) -> Result<bool, Error> {
+        let url = format!(
+            "{}://{}/v2/{}/manifests/{}",
+            self.endpoint.scheme,
+            self.url_host(),
+            self.repository,
+            reference
+        );
+        self.endpoint
+            .timed(async {
+                let mut request = self
+                    .endpoint
+                    .http
+                    .put(&url)
+                    .header(CONTENT_TYPE, media_type)
+                    .body(body);
+                if let Some(authorization) = &self.authorization {
+                    request = request.header(AUTHORIZATION, authorization.clone());
+                }
+                let mut response = request.send().await.map_err(|e| self.reqwest_error(&e))?;
+                let status = response.status();
+                if !status.is_success() {
+                    let body = read_some(&mut response, MAX_ERROR_BODY).await;
+                    return Err(self.status_error(status, &body, &url, None));
+                }
+                Ok(response.headers().contains_key("oci-subject"))
             })
             .await
     }

@@ -16,6 +16,9 @@ pub(crate) struct Audit {
     /// The namespace's mode: in audit mode a refusal is logged and counted
     /// as `would_reject`, and not enforced.
     pub(crate) mode: Mode,
+    /// Why the audit policy set would refuse what the enforced policies
+    /// allowed (`audit_policies.rs`): logged and counted as `would_reject`.
+    pub(crate) audit_set: Option<Refusal>,
 }
 
 impl Audit {
@@ -27,6 +30,7 @@ impl Audit {
             image: String::new(),
             trace: Trace::default(),
             mode: Mode::Enforce,
+            audit_set: None,
         }
     }
 
@@ -39,9 +43,14 @@ impl Audit {
     ) {
         let elapsed = self.started.elapsed();
         let trace = &self.trace;
+        // An allowance the audit set would refuse is that refusal, audited.
+        let (refusal, mode) = match (refusal, &self.audit_set) {
+            (None, Some(would)) => (Some(would), Mode::Audit),
+            _ => (refusal, self.mode),
+        };
         let (verdict, reason) = match refusal {
             None => ("allowed", trace.reason),
-            Some(r) if self.mode == Mode::Audit && r.is_auditable() => {
+            Some(r) if mode == Mode::Audit && r.is_auditable() => {
                 ("would_reject", r.reason_class())
             }
             Some(r) if r.is_rejection() => ("rejected", r.reason_class()),
@@ -67,7 +76,7 @@ impl Audit {
             image = %self.image,
             digest = %digest,
             verdict,
-            mode = self.mode.label(),
+            mode = mode.label(),
             reason,
             detail = %detail,
             cached = trace.cached,

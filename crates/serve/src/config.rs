@@ -79,6 +79,13 @@ pub struct ConfigFile {
     /// with a warning on a runtime without containerd's images service)
     /// or `off`.
     pub tag_pinned_pulls: Option<TagPinnedPulls>,
+    /// The audit set's global policy and folder of namespace policies
+    /// (`criguard policy render` writes them under `audit/`): images the
+    /// enforced policies allow are judged again by them, and a refusal is
+    /// logged and counted as `would_reject`, never enforced. Both or
+    /// neither; unset by default.
+    pub audit_policy: Option<PathBuf>,
+    pub audit_policy_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -111,6 +118,8 @@ pub struct Settings {
     /// Checked: each is a method criguard may forward.
     pub forward_methods: Vec<String>,
     pub tag_pinned_pulls: TagPinnedPulls,
+    /// The audit set, `(global policy, namespace folder)`, when configured.
+    pub audit_policies: Option<(PathBuf, PathBuf)>,
 }
 
 impl ConfigFile {
@@ -165,6 +174,8 @@ impl ConfigFile {
             log_format: overrides.log_format.or(self.log_format),
             forward_methods: overrides.forward_methods.or(self.forward_methods),
             tag_pinned_pulls: overrides.tag_pinned_pulls.or(self.tag_pinned_pulls),
+            audit_policy: overrides.audit_policy.or(self.audit_policy),
+            audit_policy_dir: overrides.audit_policy_dir.or(self.audit_policy_dir),
         }
     }
 
@@ -203,6 +214,15 @@ impl ConfigFile {
                 "listen and runtime_endpoint are the same socket".to_owned()
             ));
         }
+        let audit_policies = match (self.audit_policy, self.audit_policy_dir) {
+            (None, None) => None,
+            (Some(global), Some(dir)) => Some((global, absolute(dir, "audit_policy_dir")?)),
+            _ => {
+                return Err(bad(
+                    "audit_policy and audit_policy_dir must be set together".to_owned(),
+                ));
+            }
+        };
         let cache_size = self.cache_size.unwrap_or(10_000);
         if cache_size == 0 {
             return Err(bad("cache_size must be at least 1".to_owned()));
@@ -248,6 +268,7 @@ impl ConfigFile {
                 listed
             },
             tag_pinned_pulls: self.tag_pinned_pulls.unwrap_or_default(),
+            audit_policies,
         })
     }
 }
@@ -287,6 +308,8 @@ mod tests {
             "cache_size = 0",
             "listen = \"/a\"\nruntime_endpoint = \"unix:///a\"",
             "forward_methods = [\"/runtime.v1.ImageService/PullImage\"]",
+            "audit_policy = \"/a/policy.json\"",
+            "audit_policy = \"/a/policy.json\"\naudit_policy_dir = \"relative\"",
         ] {
             let file: ConfigFile = toml::from_str(bad).unwrap();
             assert!(file.settings(Path::new("c")).is_err(), "{bad}");

@@ -8,8 +8,8 @@ use criguard_cri::{Proxy, Runtime};
 use criguard_verification::{SourceError, Verifiers};
 
 use crate::{
-    CacheSettings, ConfigKind, DecisionService, Enforcer, Error, Metrics, Modes, Policies,
-    Registries, ReloadOutcome, Reloadable, Settings, serve_metrics,
+    AuditPolicies, CacheSettings, ConfigKind, DecisionService, Enforcer, Error, Metrics, Modes,
+    Policies, Registries, ReloadOutcome, Reloadable, Settings, serve_metrics,
 };
 
 /// How long calls in flight (a pull, most likely) may take to finish after
@@ -26,6 +26,10 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Resu
         &settings.policy_dir,
         settings.on_invalid_policy,
     )?);
+    let audit_policies = settings
+        .audit_policies
+        .as_ref()
+        .map(|(global, dir)| Arc::new(AuditPolicies::load(global, dir)));
     let registries = Registries::load(
         &settings.registries_d,
         settings.registries_conf.as_deref(),
@@ -44,6 +48,10 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Resu
         Arc::clone(&metrics),
     )
     .map(|decisions| decisions.with_state_dir(&settings.state_dir))
+    .map(|decisions| match &audit_policies {
+        Some(audit) => decisions.with_audit_policies(Arc::clone(audit)),
+        None => decisions,
+    })
     .map_err(|e| match e {
         SourceError::Registry(e) => Error::Source(e),
         other => Error::Config {
@@ -59,8 +67,9 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Resu
         tracing::info!(address = %bound, "metrics at /metrics");
     }
     let watcher_metrics = Arc::clone(&metrics);
-    let watched: Vec<Arc<dyn Reloadable>> =
+    let mut watched: Vec<Arc<dyn Reloadable>> =
         vec![Arc::clone(&policies) as _, Arc::new(registries), modes];
+    watched.extend(audit_policies.map(|audit| audit as Arc<dyn Reloadable>));
     let watcher = tokio::spawn(crate::watch(
         watched,
         settings.policy_poll,

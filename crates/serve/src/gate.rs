@@ -157,10 +157,16 @@ impl<R: RegistryAccess> Enforcer<R> {
             .check::<Runtime>(
                 namespace,
                 &reference,
-                Locate::Pull { credentials },
+                Locate::Pull {
+                    credentials: credentials.clone(),
+                },
                 &mut audit.trace,
             )
             .await?;
+        audit.audit_set = self
+            .decisions
+            .audit::<Runtime>(namespace, &reference, Locate::Pull { credentials })
+            .await;
         let Some(verified) = verified else {
             // The runtime pulls exactly the name that was evaluated: a short
             // name could resolve elsewhere in a runtime with its own search
@@ -229,8 +235,12 @@ impl<R: RegistryAccess> Enforcer<R> {
                 Locate::Create { image_id, runtime },
                 &mut audit.trace,
             )
-            .await
-            .map(drop)
+            .await?;
+        audit.audit_set = self
+            .decisions
+            .audit(namespace, &reference, Locate::Create { image_id, runtime })
+            .await;
+        Ok(())
     }
 
     /// Decides every image of a container, its own first, then each image

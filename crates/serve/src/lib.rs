@@ -13,6 +13,7 @@
 //! reload without a restart, the configuration file, the wiring.
 
 mod audit;
+mod audit_policies;
 mod config;
 mod credentials;
 mod daemon;
@@ -30,6 +31,7 @@ mod runtime_view;
 #[cfg(test)]
 mod testing;
 
+pub use audit_policies::AuditPolicies;
 pub use config::{ConfigFile, DEFAULT_CONFIG, LogFormat, Settings};
 pub use daemon::run;
 pub use decisions::{CacheSettings, DecisionService, Registries, RegistryAccess, Verified};

@@ -335,8 +335,28 @@ pub(crate) fn verify_fulcio(
     chain_pem: Option<&[u8]>,
 ) -> Result<PublicKey, String> {
     let intermediates = chain_intermediates(chain_pem)?;
+    verify_fulcio_leaf(
+        ca_roots,
+        oidc_issuer_required,
+        subject_email,
+        integrated_time,
+        certificate_pem,
+        &intermediates,
+    )
+}
+
+/// [`verify_fulcio`] with the untrusted intermediates already read (a
+/// bundle's chain lists them as DER, without the root).
+pub(crate) fn verify_fulcio_leaf(
+    ca_roots: &[Vec<u8>],
+    oidc_issuer_required: &str,
+    subject_email: &str,
+    integrated_time: UnixTime,
+    certificate_pem: &[u8],
+    intermediates: &[Vec<u8>],
+) -> Result<PublicKey, String> {
     let leaf = Leaf::from_pem(certificate_pem)?;
-    leaf.verify_chain(ca_roots, &intermediates, integrated_time)
+    leaf.verify_chain(ca_roots, intermediates, integrated_time)
         .map_err(|e| format!("veryfing leaf certificate failed: {e}"))?;
     let issuer = oidc_issuer(&leaf)?;
     if issuer != oidc_issuer_required {

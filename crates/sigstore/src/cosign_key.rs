@@ -259,6 +259,14 @@ impl SigningKey {
         })
     }
 
+    /// Signs `message` (ECDSA P-256, SHA-256, DER).
+    pub fn sign(&self, message: &[u8]) -> Result<Vec<u8>, CosignKeyError> {
+        self.pair
+            .sign(&SystemRandom::new(), message)
+            .map(|s| s.as_ref().to_vec())
+            .map_err(|_| CosignKeyError::Random)
+    }
+
     /// Signs `payload` (ECDSA P-256, SHA-256, DER) and returns the
     /// signature base64-encoded, as the cosign signature annotation holds it.
     pub fn sign_base64(&self, payload: &[u8]) -> Result<String, CosignKeyError> {

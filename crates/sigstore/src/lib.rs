@@ -9,14 +9,24 @@
 //! certificate logged in Rekor, or a certificate from the user's own CA.
 //! The payload's contents (digest, identity) are the engine's to check.
 //!
+//! The same requirement also verifies sigstore bundles, cosign 3's
+//! signatures ([`bundle`], [`dsse`], [`statement`]): a DSSE envelope over an
+//! in-toto statement naming the image's digest.
+//!
 //! [`cosign_key`] reads and writes cosign's encrypted private keys, for
 //! `criguard keygen` and `criguard sign`.
 
+pub mod bundle;
+mod bundle_verifier;
+pub mod bundle_writer;
 mod certificate;
 pub mod cosign_key;
+pub mod dsse;
 mod pem;
+mod proto_json;
 mod public_key;
 mod rekor;
+pub mod statement;
 mod verifier;
 
 pub use cosign_key::{CosignKeyError, SigningKey, cosign_payload};

@@ -236,3 +236,118 @@ fn go_bytes(bytes: &[u8]) -> String {
     let items: Vec<String> = bytes.iter().map(|b| format!("0x{b:x}")).collect();
     format!("[]byte{{{}}}", items.join(", "))
 }
+
+/// A Rekor v1 entry of a sigstore bundle, checked offline: its signed
+/// entry timestamp (the inclusion promise) must verify with a Rekor key
+/// over the entry as Rekor would have served it (body, time, index, log
+/// ID), and its body must be a `dsse` 0.0.1 entry for exactly this
+/// envelope's payload, signature and signer. Returns the log's time.
+pub(crate) fn verify_bundle_entry(
+    rekor_keys: &[PublicKey],
+    entry: &crate::bundle::TlogEntry,
+    signer_der: &[u8],
+    signature: &[u8],
+    payload: &[u8],
+) -> Result<SetEntry, String> {
+    let Some(set) = &entry.signed_entry_timestamp else {
+        return Err(format!(
+            "the bundle's transparency log entry ({} {}) has no signed entry timestamp (a Rekor v2 entry): \
+             verifying it needs a trusted_root.json, which criguard does not read yet; sign with a Rekor v1 \
+             signing config, or without Rekor (keys only)",
+            entry.kind, entry.version
+        ));
+    };
+    let promise = serde_json::json!({
+        "body": base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD,
+            &entry.canonicalized_body
+        ),
+        "integratedTime": entry.integrated_time,
+        "logIndex": entry.log_index,
+        "logID": hex(&entry.log_id),
+    });
+    let canonical = serde_json_canonicalizer::to_vec(&promise)
+        .map_err(|e| format!("canonicalizing the bundle's Rekor entry: {e}"))?;
+    if !rekor_keys
+        .iter()
+        .any(|key| key.verify_asn1(&canonical, set).is_ok())
+    {
+        return Err(
+            "cryptographic signature verification of the bundle's Rekor SET failed".to_owned(),
+        );
+    }
+    check_dsse_body(entry, signer_der, signature, payload)?;
+    Ok(SetEntry {
+        integrated_time: entry.integrated_time,
+        log_index: entry.log_index,
+    })
+}
+
+/// The `dsse` 0.0.1 body: the hash of this payload, and one signature that
+/// is this signature by this key or certificate.
+fn check_dsse_body(
+    entry: &crate::bundle::TlogEntry,
+    signer_der: &[u8],
+    signature: &[u8],
+    payload: &[u8],
+) -> Result<(), String> {
+    if entry.kind != "dsse" || entry.version != "0.0.1" {
+        return Err(format!(
+            "the bundle's Rekor entry is {} {}, not dsse 0.0.1",
+            entry.kind, entry.version
+        ));
+    }
+    let body: Value = serde_json::from_slice(&entry.canonicalized_body)
+        .map_err(|e| format!("decoding the bundle's Rekor entry body: {e}"))?;
+    let field = |path: &[&str]| {
+        path.iter()
+            .try_fold(&body, |value, key| value.get(key))
+            .and_then(Value::as_str)
+    };
+    if field(&["kind"]) != Some("dsse") || field(&["apiVersion"]) != Some("0.0.1") {
+        return Err("the bundle's Rekor entry body is not dsse 0.0.1".to_owned());
+    }
+    if field(&["spec", "payloadHash", "algorithm"]) != Some("sha256") {
+        return Err("the bundle's Rekor entry has no sha256 payloadHash".to_owned());
+    }
+    let expected = hex(digest::digest(&digest::SHA256, payload).as_ref());
+    if field(&["spec", "payloadHash", "value"]) != Some(expected.as_str()) {
+        return Err("payload in the bundle's Rekor entry does not match".to_owned());
+    }
+    let signatures = body
+        .get("spec")
+        .and_then(|s| s.get("signatures"))
+        .and_then(Value::as_array)
+        .ok_or_else(|| "the bundle's Rekor entry lists no signatures".to_owned())?;
+    let [only] = signatures.as_slice() else {
+        return Err(format!(
+            "the bundle's Rekor entry lists {} signatures, exactly one is required",
+            signatures.len()
+        ));
+    };
+    let logged_signature = only
+        .get("signature")
+        .and_then(Value::as_str)
+        .map(decode_go_base64)
+        .transpose()?
+        .unwrap_or_default();
+    if logged_signature != signature {
+        return Err("signature in the bundle's Rekor entry does not match".to_owned());
+    }
+    let verifier = only
+        .get("verifier")
+        .and_then(Value::as_str)
+        .map(decode_go_base64)
+        .transpose()?
+        .unwrap_or_default();
+    let (block, rest) = pem::decode(&verifier)
+        .ok_or_else(|| "verifier in the bundle's Rekor entry is not in PEM format".to_owned())?;
+    if !rest.is_empty() || block.der != signer_der {
+        return Err("verifier in the bundle's Rekor entry does not match".to_owned());
+    }
+    Ok(())
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -44,7 +44,7 @@ impl Verifier {
         Self { now: Some(now) }
     }
 
-    fn now(&self) -> UnixTime {
+    pub(crate) fn now(&self) -> UnixTime {
         let now = self.now.unwrap_or_else(SystemTime::now);
         UnixTime::since_unix_epoch(
             now.duration_since(SystemTime::UNIX_EPOCH)
@@ -55,7 +55,7 @@ impl Verifier {
 
 /// The trust material of one requirement, loaded for one signature, with
 /// the part of the requirement that says what to check it against.
-enum TrustRoot<'r> {
+pub(crate) enum TrustRoot<'r> {
     PublicKeys {
         keys: Vec<PublicKey>,
         rekor: Option<Vec<PublicKey>>,
@@ -121,6 +121,15 @@ impl SigstoreVerifier for Verifier {
             }
         };
         verify_payload(&keys, payload, signature_base64)
+    }
+
+    fn verify_bundle(
+        &self,
+        requirement: &SigstoreSigned,
+        files: &dyn TrustFiles,
+        bundle: &[u8],
+    ) -> Result<Vec<String>, SignatureRejection> {
+        crate::bundle_verifier::verify(self, requirement, files, bundle)
     }
 }
 
@@ -226,7 +235,7 @@ fn annotation<'s>(
         .ok_or_else(|| SignatureRejection::other(format!("missing {key} annotation")))
 }
 
-fn load_trust_root<'r>(
+pub(crate) fn load_trust_root<'r>(
     requirement: &'r SigstoreSigned,
     files: &dyn TrustFiles,
 ) -> Result<TrustRoot<'r>, SignatureRejection> {

@@ -32,9 +32,11 @@
 //! because a panic is how a harness fails the test that uses it.
 #![allow(clippy::expect_used, clippy::panic)]
 
+pub mod bundles;
 pub mod config;
 pub mod containerd;
 pub mod cosign;
+pub mod cosign3;
 pub mod cri;
 pub mod daemon;
 pub mod fake_runtime;
@@ -43,10 +45,12 @@ pub mod grpc;
 pub mod http;
 pub mod image;
 pub mod keyless;
+pub mod kube_apiserver;
 pub mod peer;
 pub mod process;
 pub mod program;
 pub mod python_grpc;
+pub mod referrers_registry;
 pub mod registry;
 pub mod setup;
 pub mod skopeo;
@@ -65,10 +69,12 @@ pub use image::{
     push_test_image, push_test_multiarch, sha256_digest, test_image, test_multiarch, upload_image,
     upload_index,
 };
+pub use kube_apiserver::KubeApiServer;
 pub use peer::{PeerTools, hermetic};
 pub use process::{DEFAULT_TIMEOUT, output_text, run_ok, run_with_timeout};
 pub use program::{pause_image, runnable_image, static_program};
 pub use python_grpc::PythonGrpc;
+pub use referrers_registry::ReferrersRegistry;
 pub use registry::Registry;
 pub use setup::{RegistrySetup, criguard_binary};
 pub use skopeo::{

@@ -299,3 +299,197 @@ fn key_files_are_read_once_per_evaluation() {
     assert!(evaluator.evaluate(&policy, &image).is_allowed());
     assert_eq!(files.reads(), 2);
 }
+
+/// A test double for bundles: a "bundle" is `key\ndigest`, accepted when
+/// the requirement's keyData is that key; the legacy path is not used.
+struct NamedBundles;
+impl SigstoreVerifier for NamedBundles {
+    fn verify(
+        &self,
+        _: &SigstoreSigned,
+        _: &dyn TrustFiles,
+        _: &SigstoreSignature,
+    ) -> Result<(), SignatureRejection> {
+        Err(SignatureRejection::invalid("legacy signature refused"))
+    }
+
+    fn verify_bundle(
+        &self,
+        requirement: &SigstoreSigned,
+        _: &dyn TrustFiles,
+        bundle: &[u8],
+    ) -> Result<Vec<String>, SignatureRejection> {
+        let text = std::str::from_utf8(bundle).map_err(|_| SignatureRejection::other("garbage"))?;
+        let (key, digest) = text.split_once('\n').unwrap_or_default();
+        match &requirement.trust {
+            crate::SigstoreTrust::PublicKeys(crate::KeySet::Data(k)) if k == key.as_bytes() => {
+                Ok(vec![digest.to_owned()])
+            }
+            _ => Err(SignatureRejection::invalid("wrong key")),
+        }
+    }
+}
+
+fn bundle(key: &str, digest: &str) -> Signature {
+    Signature::Sigstore(SigstoreSignature {
+        mime_type: crate::payload::SIGSTORE_BUNDLE_MIME_TYPE.into(),
+        payload: format!("{key}\n{digest}").into_bytes(),
+        annotations: Default::default(),
+    })
+}
+
+fn decide_bundles(policy: &Policy, image: &str, signatures: &[Signature]) -> Decision {
+    let reference =
+        ImageReference::Docker(Reference::parse_docker_transport(&format!("//{image}")).unwrap());
+    let digest = Digest::parse(DIGEST).unwrap();
+    Evaluator {
+        files: &InMemoryTrustFiles::new(),
+        simple_signing: None,
+        sigstore: Some(&NamedBundles),
+    }
+    .evaluate(
+        policy,
+        &Image {
+            reference: &reference,
+            manifest_digest: &digest,
+            signatures,
+        },
+    )
+}
+
+/// keyData "abc" is `YWJj`.
+fn bundle_policy(identity: &str) -> Policy {
+    policy(&format!(
+        r#""a.com":[{{"type":"sigstoreSigned","keyData":"YWJj","signedIdentity":{identity}}}]"#
+    ))
+}
+
+#[test]
+fn bundles_are_digest_bound_signatures_of_the_pulled_repository() {
+    let good = bundle("abc", DIGEST);
+    let repository = bundle_policy(r#"{"type":"matchRepository"}"#);
+    assert!(decide_bundles(&repository, "a.com/app:1", std::slice::from_ref(&good)).is_allowed());
+    assert!(
+        decide_bundles(
+            &repository,
+            &format!("a.com/app@{DIGEST}"),
+            std::slice::from_ref(&good)
+        )
+        .is_allowed()
+    );
+
+    let moved = decide_bundles(&repository, "a.com/app:1", &[bundle("abc", OTHER_DIGEST)]);
+    assert_eq!(
+        message(&moved),
+        format!("bundle (digest-bound): Signature for digest {OTHER_DIGEST} does not match")
+    );
+    let wrong_key = decide_bundles(&repository, "a.com/app:1", &[bundle("xyz", DIGEST)]);
+    assert_eq!(message(&wrong_key), "bundle (digest-bound): wrong key");
+    let outcome = &wrong_key.rejection().unwrap().signatures[0];
+    assert_eq!(outcome.format, "sigstore bundle");
+
+    // One good signature of either kind is enough; a legacy one that fails
+    // does not spoil a good bundle.
+    let legacy = Signature::Sigstore(SigstoreSignature {
+        mime_type: crate::payload::COSIGN_SIGNATURE_MIME_TYPE.into(),
+        payload: Vec::new(),
+        annotations: Default::default(),
+    });
+    assert!(
+        decide_bundles(&repository, "a.com/app:1", &[legacy.clone(), good.clone()]).is_allowed()
+    );
+    let both_bad = decide_bundles(&repository, "a.com/app:1", &[legacy, bundle("xyz", DIGEST)]);
+    assert!(message(&both_bad).starts_with("None of the signatures were accepted"));
+}
+
+#[test]
+fn bundle_identity_follows_each_signed_identity_rule() {
+    let good = [bundle("abc", DIGEST)];
+    let cases = [
+        (r#"{"type":"matchRepository"}"#, "a.com/app:1", true),
+        (
+            r#"{"type":"exactRepository","dockerRepository":"a.com/app"}"#,
+            "a.com/app:1",
+            true,
+        ),
+        (
+            r#"{"type":"exactRepository","dockerRepository":"a.com/other"}"#,
+            "a.com/app:1",
+            false,
+        ),
+        (r#"{"type":"matchRepoDigestOrExact"}"#, "a.com/app:1", false),
+        (
+            r#"{"type":"matchRepoDigestOrExact"}"#,
+            &format!("a.com/app@{DIGEST}"),
+            false,
+        ),
+        (r#"{"type":"matchExact"}"#, "a.com/app:1", false),
+        (
+            r#"{"type":"exactReference","dockerReference":"a.com/app:1"}"#,
+            "a.com/app:1",
+            false,
+        ),
+        (
+            r#"{"type":"remapIdentity","prefix":"a.com","signedPrefix":"b.com"}"#,
+            "a.com/app:1",
+            false,
+        ),
+    ];
+    for (identity, image, allowed) in cases {
+        let decision = decide_bundles(&bundle_policy(identity), image, &good);
+        assert_eq!(
+            decision.is_allowed(),
+            allowed,
+            "{identity} {image}: {decision}"
+        );
+        if !allowed {
+            assert!(
+                message(&decision).starts_with(
+                    "bundle (digest-bound): Signature for identity \"a.com/app\" is not accepted"
+                ),
+                "{}",
+                message(&decision)
+            );
+        }
+    }
+    // The default identity rule refuses a bundle too, as it refuses
+    // cosign's repository-only payloads.
+    let default = policy(r#""a.com":[{"type":"sigstoreSigned","keyData":"YWJj"}]"#);
+    assert!(!decide_bundles(&default, "a.com/app:1", &good).is_allowed());
+}
+
+#[test]
+fn a_verifier_without_bundle_support_fails_closed() {
+    struct LegacyOnly;
+    impl SigstoreVerifier for LegacyOnly {
+        fn verify(
+            &self,
+            _: &SigstoreSigned,
+            _: &dyn TrustFiles,
+            _: &SigstoreSignature,
+        ) -> Result<(), SignatureRejection> {
+            Ok(())
+        }
+    }
+    let reference =
+        ImageReference::Docker(Reference::parse_docker_transport("//a.com/app:1").unwrap());
+    let digest = Digest::parse(DIGEST).unwrap();
+    let signatures = [bundle("abc", DIGEST)];
+    let decision = Evaluator {
+        files: &InMemoryTrustFiles::new(),
+        simple_signing: None,
+        sigstore: Some(&LegacyOnly),
+    }
+    .evaluate(
+        &bundle_policy(r#"{"type":"matchRepository"}"#),
+        &Image {
+            reference: &reference,
+            manifest_digest: &digest,
+            signatures: &signatures,
+        },
+    );
+    assert_eq!(
+        message(&decision),
+        "bundle (digest-bound): sigstore bundles cannot be verified by this build"
+    );
+}

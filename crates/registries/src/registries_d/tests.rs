@@ -308,6 +308,7 @@ fn location_within_one_section() {
             sigstore: sigstore.to_owned(),
             sigstore_staging: sigstore_staging.to_owned(),
             use_sigstore_attachments: None,
+            sigstore_bundles: None,
         }
     }
     use LookasideAccess::{Read, Write};
@@ -403,6 +404,45 @@ fn sigstore_attachments_first_explicit_setting_wins() {
     }
     let empty = RegistriesD::default();
     assert!(!empty.use_sigstore_attachments(&reference("//busybox")));
+}
+
+/// criguard's own key: read per scope like `use-sigstore-attachments`,
+/// off unless set, and independent of it.
+#[test]
+fn sigstore_bundles_are_opt_in_per_scope() {
+    let config = from_yaml(&[(
+        "a.yaml",
+        "default-docker:\n  use-sigstore-attachments: true\n\
+         docker:\n\
+         \x20 quay.io/on:\n    criguard-sigstore-bundles: true\n\
+         \x20 quay.io/on/off:\n    criguard-sigstore-bundles: false\n\
+         \x20 quay.io/on/unset:\n    lookaside: https://x\n",
+    )])
+    .unwrap();
+    for (input, expected) in [
+        ("//quay.io/other/repo", false),
+        ("//quay.io/on/repo", true),
+        ("//quay.io/on/off", false),
+        ("//quay.io/on/unset", true),
+    ] {
+        assert_eq!(
+            config.sigstore_bundles(&reference(input)),
+            expected,
+            "{input}"
+        );
+        assert!(
+            config.use_sigstore_attachments(&reference(input)),
+            "{input}"
+        );
+    }
+    assert!(!RegistriesD::default().sigstore_bundles(&reference("//busybox")));
+    assert!(
+        from_yaml(&[(
+            "b.yaml",
+            "docker:\n  x.io:\n    criguard-sigstore-bundles: [1]\n"
+        )])
+        .is_err()
+    );
 }
 
 #[test]

@@ -50,7 +50,7 @@ pub(crate) use store::StoreError;
 pub(crate) use store::{PullStore, StoredPull};
 
 use crate::credentials::credentials_key;
-use crate::{LoadedPolicy, Metrics, Policies, Refusal, RuntimeView};
+use crate::{AuditPolicies, LoadedPolicy, Metrics, Policies, Refusal, RuntimeView};
 use keys::{
     CREDENTIALS_IDLE, CredentialsKey, DecisionKey, Lifetimes, PULL_RECORDS_IDLE, PullRecordKey,
     ResolutionKey, Resolutions, ResolvedByDigest, SIGNATURE_CACHE_BYTES, SignaturesKey, cached,
@@ -145,6 +145,9 @@ pub struct DecisionService<R: RegistryAccess> {
     /// Verified pulls across restarts; nothing by default.
     store: Arc<dyn PullStore>,
     metrics: Arc<Metrics>,
+    /// Policies evaluated after an allowance and never enforced
+    /// (`audit_policies.rs`); none by default.
+    audit_policies: Option<Arc<AuditPolicies>>,
 }
 
 impl<R: RegistryAccess> DecisionService<R> {
@@ -186,6 +189,7 @@ impl<R: RegistryAccess> DecisionService<R> {
                 .build(),
             store: Arc::new(store::NoStore),
             metrics,
+            audit_policies: None,
         })
     }
 
@@ -202,6 +206,33 @@ impl<R: RegistryAccess> DecisionService<R> {
         self
     }
 
+    /// Judges what the enforced policies allow again by `audit` (see
+    /// [`DecisionService::audit`]).
+    pub fn with_audit_policies(mut self, audit: Arc<AuditPolicies>) -> DecisionService<R> {
+        self.audit_policies = Some(audit);
+        self
+    }
+
+    /// Why the audit policies would refuse an image the enforced ones
+    /// allowed, decided as [`DecisionService::check`] decides (same caches,
+    /// keyed by the audit policy's digest); `None` when they allow it, or
+    /// when no audit set is configured or loaded.
+    pub(crate) async fn audit<T: RuntimeView>(
+        &self,
+        namespace: &str,
+        reference: &Reference,
+        locate: Locate<'_, T>,
+    ) -> Option<Refusal> {
+        let policy = match self.audit_policies.as_ref()?.for_namespace(namespace)? {
+            Ok(policy) => policy,
+            Err(reason) => return Some(Refusal::Unverifiable(reason)),
+        };
+        let mut trace = Trace::default();
+        self.check_with(policy, namespace, reference, locate, &mut trace)
+            .await
+            .err()
+    }
+
     /// Checks `reference` against `namespace`'s policy. When the
     /// requirements read signatures, the image is located as `locate` says
     /// and its signatures are checked, and the verified image is returned;
@@ -215,11 +246,24 @@ impl<R: RegistryAccess> DecisionService<R> {
         locate: Locate<'_, T>,
         trace: &mut Trace,
     ) -> Result<Option<Verified<R>>, Refusal> {
-        let generation = self.current_generation();
         let policy = self
             .policies
             .for_namespace(namespace)
             .map_err(Refusal::Unverifiable)?;
+        self.check_with(policy, namespace, reference, locate, trace)
+            .await
+    }
+
+    /// [`DecisionService::check`] under `policy`.
+    async fn check_with<T: RuntimeView>(
+        &self,
+        policy: Arc<LoadedPolicy>,
+        namespace: &str,
+        reference: &Reference,
+        locate: Locate<'_, T>,
+        trace: &mut Trace,
+    ) -> Result<Option<Verified<R>>, Refusal> {
+        let generation = self.current_generation();
         let image = ImageReference::Docker(reference.clone());
         if !policy.policy.requirements_for(&image).1.verify_signatures() {
             // Never asked: these requirements read no signatures.

@@ -343,3 +343,78 @@ async fn an_unsigned_image_volume_beside_a_signed_image_is_refused() {
         status.message()
     );
 }
+
+/// The audit policy set judges what the enforced policies allowed: a
+/// refusal there is counted as would_reject and the call goes on; what
+/// both allow is allowed, and counted once.
+#[tokio::test]
+async fn the_audit_set_counts_what_it_would_reject_after_an_allowance() {
+    let allow = serde_json::json!({"default": [{"type": "insecureAcceptAnything"}]});
+    let (node, enforcer, dir) = enforcer_with(&[("ns", allow)]);
+    let audit_dir = node.dir.path().join("audit");
+    std::fs::create_dir_all(audit_dir.join("policies")).unwrap();
+    let key_path = node.dir.path().join("cosign.pub");
+    std::fs::write(
+        audit_dir.join("policies/ns.json"),
+        crate::testing::signed_by(&key_path).to_string(),
+    )
+    .unwrap();
+    std::fs::write(
+        audit_dir.join("policy.json"),
+        r#"{"default":[{"type":"reject"}]}"#,
+    )
+    .unwrap();
+    let audit = Arc::new(crate::AuditPolicies::load(
+        &audit_dir.join("policy.json"),
+        &audit_dir.join("policies"),
+    ));
+    let Enforcer {
+        decisions,
+        modes,
+        metrics,
+        ..
+    } = enforcer;
+    let enforcer = Enforcer::new(decisions.with_audit_policies(audit), modes, metrics);
+    node.registry
+        .publish("registry.example/unsigned:v1", &digest(6));
+    let runtime = Runtime::new(&dir.path().join("runtime.sock"));
+    let pull = |name: &str| PullImageRequest {
+        image: Some(ImageSpec {
+            image: name.to_owned(),
+            ..ImageSpec::default()
+        }),
+        sandbox_config: create(ImageSpec::default(), Vec::new()).sandbox_config,
+        ..PullImageRequest::default()
+    };
+    enforcer
+        .check_pull(pull("registry.example/unsigned:v1"), &runtime)
+        .await
+        .expect("the enforced policy allows it; the audit set only counts");
+    enforcer
+        .check_pull(pull(&format!("{APP}:v1")), &runtime)
+        .await
+        .unwrap();
+    let fake = FakeRuntime::with(
+        &image_id(6),
+        &[format!("registry.example/unsigned@{}", digest(6))],
+    );
+    enforcer
+        .check_container(
+            create(
+                image("registry.example/unsigned:v1", &image_id(6)),
+                Vec::new(),
+            ),
+            &fake,
+        )
+        .await
+        .unwrap();
+    let metrics = enforcer.metrics.encode();
+    for operation in ["pull", "create"] {
+        let line = format!(
+            r#"criguard_decisions_total{{operation="{operation}",verdict="would_reject",reason="sigstoreSigned"}} 1"#
+        );
+        assert!(metrics.contains(&line), "{line}\n{metrics}");
+    }
+    let allowed = r#"criguard_decisions_total{operation="pull",verdict="allowed",reason="accepted-without-signatures"} 1"#;
+    assert!(metrics.contains(allowed), "{allowed}\n{metrics}");
+}
