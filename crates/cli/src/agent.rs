@@ -5,8 +5,9 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::process::{LogFormatArg, init_logging, shutdown_signal};
 use anyhow::{Context, Result, bail};
-use clap::{Args, ValueEnum};
+use clap::Args;
 use criguard_agent::{AtomicDir, Metrics, NodeAgent, Output, Sink as _, StatusWriter};
 
 /// The base policy is a policy.json: the same bound as for any policy.
@@ -57,18 +58,12 @@ struct CommonArgs {
     /// `host:port` for Prometheus metrics; "" turns them off.
     #[arg(long, value_name = "ADDRESS", default_value = "")]
     metrics_address: String,
-    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
-    log_format: LogFormat,
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum LogFormat {
-    Text,
-    Json,
+    #[arg(long, value_enum, default_value_t = LogFormatArg::Text)]
+    log_format: LogFormatArg,
 }
 
 pub(crate) fn agent(args: AgentArgs) -> Result<ExitCode> {
-    init_logging(args.common.log_format);
+    init_logging(args.common.log_format.into());
     let base = read_base(&args.base)?;
     let mut serve = AtomicDir::new(&args.output);
     if args.seed {
@@ -100,7 +95,7 @@ pub(crate) fn agent(args: AgentArgs) -> Result<ExitCode> {
 }
 
 pub(crate) fn status_writer(args: StatusWriterArgs) -> Result<ExitCode> {
-    init_logging(args.common.log_format);
+    init_logging(args.common.log_format.into());
     let base = read_base(&args.base)?;
     let metrics = Arc::new(Metrics::new());
     let common = args.common;
@@ -150,34 +145,4 @@ fn debounce(common: &CommonArgs) -> Duration {
 fn read_base(path: &Path) -> Result<Vec<u8>> {
     criguard_files::read_limited(path, MAX_BASE_SIZE)
         .with_context(|| format!("cannot read the base policy {}", path.display()))
-}
-
-/// `RUST_LOG` picks what is logged (default `info`).
-fn init_logging(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().flatten_event(true).init(),
-    }
-}
-
-/// SIGTERM (the kubelet stopping the pod) or SIGINT.
-async fn shutdown_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    match (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) {
-        (Ok(mut term), Ok(mut int)) => {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = int.recv() => {}
-            }
-        }
-        _ => std::future::pending().await,
-    }
 }

@@ -3,6 +3,7 @@
 mod agent;
 mod policy_cmd;
 mod policy_render;
+mod process;
 mod registry_args;
 mod serve;
 mod signing;

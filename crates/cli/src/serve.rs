@@ -4,8 +4,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use clap::{Args, ValueEnum};
+use clap::Args;
 use criguard_serve::{ConfigFile, DEFAULT_CONFIG, LogFormat};
+
+use crate::process::{LogFormatArg, init_logging, shutdown_signal};
 
 #[derive(Args, Debug)]
 pub(crate) struct ServeArgs {
@@ -62,12 +64,6 @@ pub(crate) struct ServeArgs {
     audit_policy_dir: Option<PathBuf>,
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum LogFormatArg {
-    Text,
-    Json,
-}
-
 pub(crate) fn run(args: ServeArgs) -> Result<ExitCode> {
     let (config_path, required) = match &args.config {
         Some(path) => (path.clone(), true),
@@ -86,10 +82,7 @@ pub(crate) fn run(args: ServeArgs) -> Result<ExitCode> {
         cache_ttl_seconds: args.cache_ttl,
         cache_size: args.cache_size,
         metrics_address: args.metrics_address,
-        log_format: args.log_format.map(|f| match f {
-            LogFormatArg::Text => LogFormat::Text,
-            LogFormatArg::Json => LogFormat::Json,
-        }),
+        log_format: args.log_format.map(LogFormat::from),
         audit_policy: args.audit_policy,
         audit_policy_dir: args.audit_policy_dir,
         ..ConfigFile::default()
@@ -102,35 +95,4 @@ pub(crate) fn run(args: ServeArgs) -> Result<ExitCode> {
         .context("starting the async runtime")?;
     runtime.block_on(criguard_serve::run(settings, shutdown_signal()))?;
     Ok(ExitCode::SUCCESS)
-}
-
-/// `RUST_LOG` picks what is logged (default `info`); audit lines are
-/// target `criguard::audit`.
-fn init_logging(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().flatten_event(true).init(),
-    }
-}
-
-/// SIGTERM (systemd, kubelet-less shutdowns) or SIGINT.
-async fn shutdown_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    match (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) {
-        (Ok(mut term), Ok(mut int)) => {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = int.recv() => {}
-            }
-        }
-        _ => std::future::pending().await,
-    }
 }

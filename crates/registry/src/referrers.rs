@@ -122,10 +122,8 @@ impl Registry {
         budget: &mut SignatureBudget,
     ) -> Result<Vec<SigstoreSignature>, Error> {
         let source = &image.source;
-        let endpoint = self
-            .endpoint_for(source.domain(), image.is_insecure())
-            .await?;
-        let credentials = self.credentials_for_source(source);
+        let endpoint = self.endpoint(source.domain(), image.insecure).await?;
+        let credentials = self.credentials_for(source);
         let session = Session::open(
             &endpoint,
             source.path(),
@@ -303,8 +301,8 @@ impl Registry {
         bundle: &[u8],
     ) -> Result<Digest, Error> {
         let insecure = self.push_target(repository)?;
-        let endpoint = self.endpoint_for(repository.domain(), insecure).await?;
-        let credentials = self.credentials_for_source(repository);
+        let endpoint = self.endpoint(repository.domain(), insecure).await?;
+        let credentials = self.credentials_for(repository);
         let session = Session::open(
             &endpoint,
             repository.path(),

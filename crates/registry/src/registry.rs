@@ -72,7 +72,7 @@ pub struct ResolvedImage {
     pub platform: Option<Platform>,
     /// Whether `source` was reached as registries.conf's `insecure` allows,
     /// so that its attachments are read the same way.
-    insecure: bool,
+    pub(crate) insecure: bool,
 }
 
 impl ResolvedImage {
@@ -98,10 +98,6 @@ impl ResolvedImage {
     /// errors about its signatures name it.
     pub(crate) fn pinned(&self) -> Reference {
         self.source.with_digest(self.manifest_digest.clone())
-    }
-
-    pub(crate) fn is_insecure(&self) -> bool {
-        self.insecure
     }
 }
 
@@ -596,7 +592,7 @@ impl Registry {
     /// `--creds` for every registry, else the auth file's entry for the
     /// physical reference (containers/image looks credentials up for the
     /// mirror actually contacted).
-    fn credentials_for(&self, physical: &Reference) -> Credentials {
+    pub(crate) fn credentials_for(&self, physical: &Reference) -> Credentials {
         if let Some(credentials) = &self.config.credentials {
             return credentials.clone();
         }
@@ -607,7 +603,11 @@ impl Registry {
             .unwrap_or_default()
     }
 
-    async fn endpoint(&self, host: &str, insecure: bool) -> Result<Arc<Endpoint>, Error> {
+    pub(crate) async fn endpoint(
+        &self,
+        host: &str,
+        insecure: bool,
+    ) -> Result<Arc<Endpoint>, Error> {
         let key = (host.to_owned(), insecure);
         if let Some(endpoint) = self.lock_endpoints().get(&key) {
             return Ok(Arc::clone(endpoint));
@@ -624,18 +624,6 @@ impl Registry {
         Ok(Arc::clone(
             self.lock_endpoints().entry(key).or_insert(endpoint),
         ))
-    }
-
-    pub(crate) async fn endpoint_for(
-        &self,
-        host: &str,
-        insecure: bool,
-    ) -> Result<Arc<Endpoint>, Error> {
-        self.endpoint(host, insecure).await
-    }
-
-    pub(crate) fn credentials_for_source(&self, physical: &Reference) -> Credentials {
-        self.credentials_for(physical)
     }
 
     fn lock_endpoints(&self) -> std::sync::MutexGuard<'_, HashMap<(String, bool), Arc<Endpoint>>> {

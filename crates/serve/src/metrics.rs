@@ -3,19 +3,14 @@
 //! Label values come from fixed sets (verdicts, reason classes, CRI method
 //! names), never from requests, so no client can grow the series count.
 
-use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
-use http_body_util::Full;
-use hyper::body::Bytes;
-use hyper_util::rt::TokioIo;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
-use tokio::net::TcpListener;
 
 use crate::Error;
 
@@ -326,49 +321,16 @@ impl Metrics {
     }
 }
 
-/// Binds `address` now, so that a taken port fails the start, and serves
+/// Binds `address` now (a taken port fails the start) and serves
 /// `GET /metrics` on it from a background task.
 pub async fn serve_metrics(
     address: &str,
     metrics: Arc<Metrics>,
 ) -> Result<std::net::SocketAddr, Error> {
-    let failed = |source| Error::Metrics {
-        address: address.to_owned(),
-        source,
-    };
-    let listener = TcpListener::bind(address).await.map_err(failed)?;
-    let bound = listener.local_addr().map_err(failed)?;
-    tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            };
-            let metrics = Arc::clone(&metrics);
-            tokio::spawn(async move {
-                let service = hyper::service::service_fn(move |request: http::Request<_>| {
-                    let metrics = Arc::clone(&metrics);
-                    async move {
-                        let response = if request.uri().path() == "/metrics" {
-                            http::Response::builder()
-                                .header(
-                                    http::header::CONTENT_TYPE,
-                                    "application/openmetrics-text; version=1.0.0; charset=utf-8",
-                                )
-                                .body(Full::new(Bytes::from(metrics.encode())))
-                        } else {
-                            http::Response::builder()
-                                .status(http::StatusCode::NOT_FOUND)
-                                .body(Full::new(Bytes::from_static(b"only /metrics is here\n")))
-                        };
-                        Ok::<_, Infallible>(response.unwrap_or_default())
-                    }
-                });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
-            });
-        }
-    });
-    Ok(bound)
+    criguard_metrics_http::serve(address, Arc::new(move || metrics.encode()))
+        .await
+        .map_err(|source| Error::Metrics {
+            address: address.to_owned(),
+            source,
+        })
 }
