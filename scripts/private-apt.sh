@@ -17,7 +17,9 @@ private_apt() {
     mirror=${mirror:-http://deb.debian.org/debian}
     rm -rf "$state"
     mkdir -p "$state/lists/partial" "$state/cache/archives/partial" "$state/etc" "$state/debs"
-    echo "deb [trusted=yes] $mirror $suite main" >"$state/etc/sources.list"
+    # The suite's Release file must be signed by a Debian archive key, as for
+    # the machine's own apt: these tools run as root in the tests.
+    echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $mirror $suite main" >"$state/etc/sources.list"
     : >"$state/status"
     apt_opts=(
         -o "Dir::State=$state"
