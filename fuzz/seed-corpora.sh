@@ -111,3 +111,15 @@ printf '120S' > "$corpus/cri_path/timeout"
 mkdir -p "$corpus/kube_policy"
 cp "$here/../crates/kube-policy/tests/golden/mixed/input.yaml" "$corpus/kube_policy/golden-mixed.yaml"
 printf 'apiVersion: criguard.dev/v1alpha1\nkind: ImagePolicy\nmetadata: {name: p, namespace: ns}\nspec:\n  scopes: [example.com/team]\n  policy: {rootOfTrust: {policyType: PublicKey, publicKey: {keyData: LS0tLS1CRUdJTiBQVUJMSUMgS0VZLS0tLS0KLS0tLS1FTkQgUFVCTElDIEtFWS0tLS0tCg==}}}\n' > "$corpus/kube_policy/small.yaml"
+
+# trusted_root: one log (an Ed25519 key) and one timestamp authority whose
+# chain is not a certificate (the parser's refusal path), and an empty root.
+mkdir -p "$corpus/trusted_root" "$corpus/timestamp_token"
+printf '%s' '{"mediaType":"application/vnd.dev.sigstore.trustedroot+json;version=0.1","tlogs":[{"baseUrl":"https://log.test","hashAlgorithm":"SHA2_256","publicKey":{"rawBytes":"MCowBQYDK2VwAyEABwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=","keyDetails":"PKIX_ED25519","validFor":{"start":"2025-01-01T00:00:00Z"}},"logId":{"keyId":"AAEC"}}],"certificateAuthorities":[],"ctlogs":[],"timestampAuthorities":[{"uri":"https://tsa.test","certChain":{"certificates":[{"rawBytes":"MAA="}]},"validFor":{"start":"2020-01-01T00:00:00Z"}}]}' \
+    > "$corpus/trusted_root/one-log"
+printf '%s' '{"mediaType":"application/vnd.dev.sigstore.trustedroot+json;version=0.2"}' > "$corpus/trusted_root/empty"
+
+# timestamp_token: a ContentInfo naming SignedData with an empty body, and
+# one naming another content type; the fuzzer grows the rest.
+printf '\x30\x0f\x06\x09\x2a\x86\x48\x86\xf7\x0d\x01\x07\x02\xa0\x02\x30\x00' > "$corpus/timestamp_token/signed-data"
+printf '\x30\x0f\x06\x09\x2a\x86\x48\x86\xf7\x0d\x01\x07\x01\xa0\x02\x04\x00' > "$corpus/timestamp_token/data"

@@ -65,6 +65,9 @@ scripts/fetch-python-grpc.sh "$CRIGUARD_PYTHON_GRPC"
 # (about 8 minutes the first time): the agent and status writer tests run it.
 ../shared/tools/kube-apiserver.sh build
 
+# One build from a clean clone: incremental state would only take disk.
+export CARGO_INCREMENTAL=0
+df -h . | tail -n 1 | awk '{print "disk before the build: " $4 " free"}'
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --locked

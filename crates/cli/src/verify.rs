@@ -16,7 +16,8 @@ use criguard_policy::{DEFAULT_POLICY, ImageReference};
 use criguard_registries::{DEFAULT_REGISTRIES_D, RegistriesD};
 use criguard_registry::Platform;
 use criguard_verification::{
-    Lookup, OciLayout, RegistrySource, Verification, Verifiers, VerifyError, verify,
+    Lookup, OciLayout, RegistrySource, Verification, Verifiers, VerifyError, read_trusted_root,
+    verify,
 };
 
 use crate::registry_args::{RegistryArgs, runtime};
@@ -38,6 +39,11 @@ pub(crate) struct VerifyArgs {
     platform: Option<String>,
     #[command(flatten)]
     registry: RegistryArgs,
+    /// A sigstore trusted_root.json (read from this file, never fetched):
+    /// lets cosign 3 bundles with Rekor v2 entries and RFC 3161 timestamps
+    /// verify, for policies that name the logs' keys.
+    #[arg(long, value_name = "FILE")]
+    trusted_root: Option<PathBuf>,
     #[arg(long, value_enum, default_value_t = Output::Text)]
     output: Output,
 }
@@ -103,7 +109,11 @@ fn setup_and_verify(
             ));
         }
     };
-    let verifiers = Arc::new(Verifiers::from_disk());
+    let verifiers = match &args.trusted_root {
+        None => Verifiers::from_disk(),
+        Some(path) => Verifiers::from_disk().with_trusted_root(read_trusted_root(path)?),
+    };
+    let verifiers = Arc::new(verifiers);
     let verification = match image {
         ImageReference::Docker(_) => {
             let registries_d = RegistriesD::load_dir(&args.registries_d)

@@ -9,17 +9,23 @@
 //! *which bytes* those are, so every path that could substitute bytes (a
 //! mirror, a manifest list, a tag) ends in a digest check.
 //!
-//! Token authentication and pushes are oci-client's; manifest and blob GETs
-//! are made here (see `transport`) because oci-client gives no size limit
-//! and no Content-Type for manifests, and repeats its authentication
-//! exchange for every blob. A token exchange's outcome is reused for a
-//! short while per repository.
+//! Reads are made here (see `transport`): one ping per registry chooses the
+//! scheme and says how to authenticate (`challenge`), the token exchange
+//! follows it, and manifests and blobs are read with a size limit and their
+//! Content-Type, which oci-client does not give. Every request of a
+//! `Registry` goes through one shared HTTP client per TLS policy
+//! (`clients`), so the system trust store is read only when a certificate
+//! is to be checked. A token exchange's outcome is reused for a short while
+//! per repository. Pushes are oci-client's, from a client made on the first
+//! push.
 //!
 //! Plain HTTP is used only for registries that registries.conf marks
 //! `insecure = true`, and only after HTTPS (with certificate checks off, as
 //! `insecure` also means) failed for a reason other than a time-out.
 
 mod auth;
+mod challenge;
+mod clients;
 pub mod digest;
 mod error;
 mod lookaside;

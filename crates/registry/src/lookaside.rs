@@ -18,11 +18,13 @@ use criguard_registries::{
     LookasideBase, LookasideLocation, LookasideUrl, MAX_LOOKASIDE_SIGNATURES,
 };
 use reqwest::StatusCode;
+use reqwest::header::LOCATION;
 
+use crate::clients::Tls;
 use crate::digest::LimitedBody;
 use crate::registry::Registry;
 use crate::signatures::SignatureBudget;
-use crate::transport::{USER_AGENT, classify_transport};
+use crate::transport::classify_transport;
 use crate::{Error, MAX_SIGNATURE_SIZE};
 
 impl Registry {
@@ -91,18 +93,13 @@ impl Registry {
 
     async fn read_http(&self, url: &LookasideUrl, address: &str) -> Result<Option<Vec<u8>>, Error> {
         let timeout = self.config().timeout;
-        let client = self.lookaside_client()?;
         let display = url.to_string();
         let host = reqwest::Url::parse(address)
             .ok()
             .and_then(|u| u.host_str().map(str::to_owned))
             .unwrap_or_else(|| display.clone());
         let request = async {
-            let mut response = client
-                .get(address)
-                .send()
-                .await
-                .map_err(|e| read_error(&display, classify_transport(&host, timeout, &e)))?;
+            let mut response = self.lookaside_get(address, &display, &host).await?;
             match response.status() {
                 StatusCode::OK => {}
                 StatusCode::NOT_FOUND => return Ok(None),
@@ -146,30 +143,46 @@ impl Registry {
             })
     }
 
-    /// One client for every lookaside server: TLS is always verified
-    /// (registries.conf's `insecure` is about registries, not lookaside
-    /// stores, in containers/image too), and credentials in the URL are
-    /// sent as basic authentication, as Go's HTTP client does.
-    fn lookaside_client(&self) -> Result<reqwest::Client, Error> {
-        let mut slot = self
-            .lookaside_http
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(client) = slot.as_ref() {
-            return Ok(client.clone());
-        }
+    /// `GET address`. An `https://` store is read with the registry's
+    /// certificate-checking client: TLS is always verified (registries.conf's
+    /// `insecure` is about registries, not lookaside stores, in
+    /// containers/image too). An `http://` store is read with the plain-HTTP
+    /// client, and only a redirect to HTTPS goes on with the checking one,
+    /// so that a plain-HTTP store never loads the system trust store.
+    /// Credentials in the URL are sent as basic authentication, as Go's HTTP
+    /// client does.
+    async fn lookaside_get(
+        &self,
+        address: &str,
+        display: &str,
+        host: &str,
+    ) -> Result<reqwest::Response, Error> {
+        const FOR: &str = "lookaside signature stores";
         let timeout = self.config().timeout;
-        let client = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(timeout)
-            .user_agent(USER_AGENT)
-            .build()
-            .map_err(|e| Error::ClientSetup {
-                host: "lookaside signature stores".to_owned(),
-                message: e.to_string(),
-            })?;
-        *slot = Some(client.clone());
-        Ok(client)
+        let transport =
+            |e: reqwest::Error| read_error(display, classify_transport(host, timeout, &e));
+        let plain = reqwest::Url::parse(address).is_ok_and(|u| u.scheme() == "http");
+        if !plain {
+            let client = self.clients.get(Tls::Verified, FOR)?;
+            return client.get(address).send().await.map_err(transport);
+        }
+        let client = self.clients.get(Tls::PlainHttp, FOR)?;
+        let response = client.get(address).send().await.map_err(transport)?;
+        let onward = response
+            .status()
+            .is_redirection()
+            .then(|| response.headers().get(LOCATION))
+            .flatten()
+            .and_then(|location| location.to_str().ok())
+            .and_then(|location| response.url().join(location).ok())
+            .filter(|next| next.scheme() != "http");
+        match onward {
+            None => Ok(response),
+            Some(next) => {
+                let client = self.clients.get(Tls::Verified, FOR)?;
+                client.get(next).send().await.map_err(transport)
+            }
+        }
     }
 }
 

@@ -122,15 +122,9 @@ impl Registry {
         budget: &mut SignatureBudget,
     ) -> Result<Vec<SigstoreSignature>, Error> {
         let source = &image.source;
-        let endpoint = self.endpoint(source.domain(), image.insecure).await?;
-        let credentials = self.credentials_for(source);
-        let session = Session::open(
-            &endpoint,
-            source.path(),
-            &credentials,
-            RegistryOperation::Pull,
-        )
-        .await?;
+        let session = self
+            .session(source, image.insecure, RegistryOperation::Pull)
+            .await?;
         let subject = &image.manifest_digest;
         let display = format!("{}@{subject}", source.name());
         let Some((listing, list_display)) = list_referrers(&session, subject, &display).await?
@@ -226,7 +220,7 @@ impl Registry {
 /// The referrers list: the API's answer, else the fallback tag's index,
 /// else nothing. Returns it with the name errors about it use.
 async fn list_referrers(
-    session: &Session<'_>,
+    session: &Session,
     subject: &Digest,
     display: &str,
 ) -> Result<Option<(FetchedManifest, String)>, Error> {
@@ -301,15 +295,9 @@ impl Registry {
         bundle: &[u8],
     ) -> Result<Digest, Error> {
         let insecure = self.push_target(repository)?;
-        let endpoint = self.endpoint(repository.domain(), insecure).await?;
-        let credentials = self.credentials_for(repository);
-        let session = Session::open(
-            &endpoint,
-            repository.path(),
-            &credentials,
-            RegistryOperation::Push,
-        )
-        .await?;
+        let session = self
+            .session(repository, insecure, RegistryOperation::Push)
+            .await?;
         let display = format!("{}@{manifest_digest}", repository.name());
         if bundle.len() > MAX_SIGNATURE_SIZE {
             return Err(Error::TooLarge {
@@ -380,7 +368,7 @@ impl Registry {
     /// can lose one entry.
     async fn add_to_fallback_index(
         &self,
-        session: &Session<'_>,
+        session: &Session,
         subject: &Digest,
         artifact: &Digest,
         size: usize,

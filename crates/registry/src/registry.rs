@@ -11,11 +11,12 @@ use criguard_reference::{Digest, Reference};
 use criguard_registries::RegistriesConf;
 use oci_client::RegistryOperation;
 
+use crate::clients::{HttpClients, Tls};
 use crate::digest::{self, sigstore_tag};
 use crate::manifest::{self, Descriptor, ImageManifest, Index, Kind, OCI_CONFIG, OCI_MANIFEST};
 use crate::platform::choose;
 use crate::signatures::SignatureBudget;
-use crate::transport::{Endpoint, FetchedManifest, Session, detect_scheme};
+use crate::transport::{Endpoint, FetchedManifest, Session};
 use crate::{
     AuthFile, Credentials, Error, MAX_MANIFEST_SIZE, MAX_SIGNATURE_SIZE, MAX_SIGSTORE_ATTACHMENTS,
     Platform,
@@ -102,13 +103,14 @@ impl ResolvedImage {
 }
 
 /// A registry client for one configuration. Endpoints (scheme, TLS policy,
-/// connection pool, token cache) are created on first use and reused.
+/// authentication challenge, token cache) are created on first use and
+/// reused; all of them, and the lookaside stores, share one HTTP client
+/// per TLS policy, each built when first needed.
 pub struct Registry {
     config: RegistryConfig,
     deadline: Duration,
     endpoints: Mutex<HashMap<(String, bool), Arc<Endpoint>>>,
-    /// For http(s) lookaside stores; made on first use.
-    pub(crate) lookaside_http: Mutex<Option<reqwest::Client>>,
+    pub(crate) clients: HttpClients,
 }
 
 /// One place to pull from, as registries.conf says.
@@ -127,10 +129,10 @@ impl Registry {
         }
         let deadline = config.timeout.saturating_mul(DEADLINE_TIMEOUTS);
         Ok(Registry {
-            config,
             deadline,
             endpoints: Mutex::new(HashMap::new()),
-            lookaside_http: Mutex::new(None),
+            clients: HttpClients::new(config.timeout),
+            config,
         })
     }
 
@@ -198,15 +200,9 @@ impl Registry {
         platform: &Platform,
     ) -> Result<Result<ResolvedImage, Error>, Error> {
         let physical = &source.reference;
-        let endpoint = self.endpoint(physical.domain(), source.insecure).await?;
-        let credentials = self.credentials_for(physical);
-        let session = Session::open(
-            &endpoint,
-            physical.path(),
-            &credentials,
-            RegistryOperation::Pull,
-        )
-        .await?;
+        let session = self
+            .session(physical, source.insecure, RegistryOperation::Pull)
+            .await?;
         let display = physical.to_string();
         let top = match physical.digest() {
             Some(digest) => {
@@ -235,7 +231,7 @@ impl Registry {
         &self,
         asked: &Reference,
         source: &Source,
-        session: &Session<'_>,
+        session: &Session,
         top: FetchedManifest,
         media_type: (String, Kind),
         platform: &Platform,
@@ -367,15 +363,9 @@ impl Registry {
         budget: &mut SignatureBudget,
     ) -> Result<Vec<SigstoreSignature>, Error> {
         let source = &image.source;
-        let endpoint = self.endpoint(source.domain(), image.insecure).await?;
-        let credentials = self.credentials_for(source);
-        let session = Session::open(
-            &endpoint,
-            source.path(),
-            &credentials,
-            RegistryOperation::Pull,
-        )
-        .await?;
+        let session = self
+            .session(source, image.insecure, RegistryOperation::Pull)
+            .await?;
         let tag = sigstore_tag(&image.manifest_digest);
         let display = format!("{}:{tag}", source.name());
         let fetched = match session
@@ -461,15 +451,9 @@ impl Registry {
         signature: &SigstoreSignature,
     ) -> Result<Digest, Error> {
         let insecure = self.push_target(repository)?;
-        let endpoint = self.endpoint(repository.domain(), insecure).await?;
-        let credentials = self.credentials_for(repository);
-        let session = Session::open(
-            &endpoint,
-            repository.path(),
-            &credentials,
-            RegistryOperation::Push,
-        )
-        .await?;
+        let session = self
+            .session(repository, insecure, RegistryOperation::Push)
+            .await?;
         let tag = sigstore_tag(manifest_digest);
         let display = format!("{}:{tag}", repository.name());
         let existing = match session
@@ -603,24 +587,35 @@ impl Registry {
             .unwrap_or_default()
     }
 
-    pub(crate) async fn endpoint(
+    /// An authenticated session on `reference`'s repository (its host
+    /// reached as `insecure` says), for `operation`: the one way every
+    /// operation reaches a registry.
+    pub(crate) async fn session(
         &self,
-        host: &str,
+        reference: &Reference,
         insecure: bool,
-    ) -> Result<Arc<Endpoint>, Error> {
+        operation: RegistryOperation,
+    ) -> Result<Session, Error> {
+        let endpoint = self.endpoint(reference.domain(), insecure).await?;
+        let credentials = self.credentials_for(reference);
+        Session::open(endpoint, reference.path(), &credentials, operation).await
+    }
+
+    /// The endpoint for `host`, pinged and kept on first use. Two tasks
+    /// asking at once may both ping; the first one kept wins.
+    async fn endpoint(&self, host: &str, insecure: bool) -> Result<Arc<Endpoint>, Error> {
         let key = (host.to_owned(), insecure);
         if let Some(endpoint) = self.lock_endpoints().get(&key) {
             return Ok(Arc::clone(endpoint));
         }
-        let url_host = oci_client::Reference::with_tag(host.to_owned(), "x".into(), "x".into())
-            .resolve_registry()
-            .to_owned();
-        let scheme = if insecure {
-            detect_scheme(host, &url_host, self.config.timeout).await?
+        let tls = if insecure {
+            Tls::Unverified
         } else {
-            "https"
+            Tls::Verified
         };
-        let endpoint = Arc::new(Endpoint::new(host, scheme, insecure, self.config.timeout)?);
+        let http = self.clients.get(tls, host)?;
+        let endpoint =
+            Arc::new(Endpoint::connect(host, insecure, http, self.config.timeout).await?);
         Ok(Arc::clone(
             self.lock_endpoints().entry(key).or_insert(endpoint),
         ))

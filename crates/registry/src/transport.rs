@@ -1,28 +1,32 @@
-//! HTTP to one registry: choosing HTTPS or HTTP, authenticating through
-//! oci-client, and the requests oci-client does not make the way we need
-//! them.
+//! HTTP to one registry: choosing HTTPS or HTTP and learning how to
+//! authenticate with one ping, the token exchange for reads, and every
+//! read, on the registry's one shared reqwest client.
 //!
-//! oci-client does the token dance (Basic and Bearer challenges, token
-//! cache), blob downloads with streaming digest verification, and pushes.
-//! Manifest GETs are made here, on a plain reqwest client, because
-//! oci-client reads a manifest body whole without a size limit and does not
-//! return its Content-Type, and both matter: containers/image refuses
-//! manifests over 4 MiB and decides what a manifest is (and whether a `.sig`
-//! manifest is acceptable) from the Content-Type. The Authorization header
-//! for those GETs is the one oci-client obtained.
+//! Reads are made here rather than by oci-client because oci-client reads
+//! a manifest body whole without a size limit and does not return its
+//! Content-Type, and both matter: containers/image refuses manifests over
+//! 4 MiB and decides what a manifest is (and whether a `.sig` manifest is
+//! acceptable) from the Content-Type. The token exchange for reads is made
+//! here because oci-client would ping the registry a second time and build
+//! HTTP clients of its own, one of which reads the system trust store even
+//! for a plain-HTTP registry. oci-client still makes pushes (its own token
+//! exchange, blob uploads, manifests), from a client made on the first push.
 
 use std::collections::HashMap;
 use std::error::Error as _;
 use std::future::Future;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use oci_client::RegistryOperation;
 use oci_client::client::{ClientConfig, ClientProtocol};
 use oci_client::errors::{OciDistributionError, OciEnvelope, OciErrorCode};
 use reqwest::StatusCode;
-use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
+use reqwest::header::{
+    ACCEPT, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue, WWW_AUTHENTICATE,
+};
 
+use crate::challenge::{Challenge, MAX_TOKEN_RESPONSE, token_from_response};
 use crate::digest::LimitedBody;
 use crate::{Credentials, Error};
 
@@ -50,50 +54,148 @@ struct AuthorizationKey {
 pub(crate) struct Endpoint {
     /// `host[:port]` as in the reference, for messages.
     pub(crate) host: String,
+    /// The host as requests name it (Docker Hub's API host for `docker.io`).
+    url_host: String,
     scheme: &'static str,
+    insecure: bool,
     timeout: Duration,
+    /// The registry's shared client for this TLS policy.
     http: reqwest::Client,
-    pub(crate) oci: oci_client::Client,
+    /// oci-client, for pushes only; made on the first push, because making
+    /// one reads the system trust store whatever its configuration.
+    oci: OnceLock<oci_client::Client>,
+    /// The authentication challenge of the last ping, and when it came.
+    challenge: Mutex<Option<(Challenge, Instant)>>,
     authorizations: Mutex<HashMap<AuthorizationKey, (Option<HeaderValue>, Instant)>>,
 }
 
 impl Endpoint {
-    /// Connects nowhere yet; for an insecure registry, `scheme` comes from
-    /// [`detect_scheme`].
-    pub(crate) fn new(
+    /// Pings `/v2/`, as containers/image does before anything else, to
+    /// choose the scheme and learn how to authenticate. An `insecure`
+    /// registry is tried over HTTPS first (certificate errors ignored, as
+    /// `insecure` asks), then over plain HTTP when that fails, except that
+    /// an HTTPS attempt that *timed out* is reported instead of retried: a
+    /// stalled host would only stall again, and the time-out must hold.
+    /// Any HTTP answer to the ping counts: its status is not judged, its
+    /// `WWW-Authenticate` header is what matters.
+    pub(crate) async fn connect(
         host: &str,
-        scheme: &'static str,
         insecure: bool,
+        http: reqwest::Client,
         timeout: Duration,
     ) -> Result<Endpoint, Error> {
-        let setup = |message: String| Error::ClientSetup {
+        let url_host = oci_client::Reference::with_tag(host.to_owned(), "x".into(), "x".into())
+            .resolve_registry()
+            .to_owned();
+        let mut endpoint = Endpoint {
             host: host.to_owned(),
+            url_host,
+            scheme: "https",
+            insecure,
+            timeout,
+            http,
+            oci: OnceLock::new(),
+            challenge: Mutex::new(None),
+            authorizations: Mutex::new(HashMap::new()),
+        };
+        let challenge = match endpoint.ping().await {
+            Ok(challenge) => challenge,
+            Err(err) if !insecure => return Err(err),
+            Err(err @ Error::TimedOut { .. }) => return Err(err),
+            Err(_) => {
+                endpoint.scheme = "http";
+                endpoint.ping().await?
+            }
+        };
+        endpoint.remember_challenge(challenge);
+        Ok(endpoint)
+    }
+
+    /// `GET /v2/` on this endpoint's scheme: how the registry asks to be
+    /// authenticated.
+    async fn ping(&self) -> Result<Challenge, Error> {
+        let url = format!("{}://{}/v2/", self.scheme, self.url_host);
+        self.timed(async {
+            let mut response = self
+                .http
+                .get(&url)
+                .send()
+                .await
+                .map_err(|e| classify_transport(&self.host, self.timeout, &e))?;
+            let challenge = Challenge::from_headers(
+                response
+                    .headers()
+                    .get_all(WWW_AUTHENTICATE)
+                    .iter()
+                    .map(HeaderValue::as_bytes),
+            );
+            // Read to the end, so that the connection serves the next
+            // request.
+            read_some(&mut response, MAX_ERROR_BODY).await;
+            Ok(challenge)
+        })
+        .await
+    }
+
+    fn remember_challenge(&self, challenge: Challenge) {
+        *self
+            .challenge
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some((challenge, Instant::now()));
+    }
+
+    /// The last ping's challenge while it is recent, else a new ping's.
+    /// Registries change how they authenticate rarely, and a 401 forgets
+    /// it at once.
+    async fn challenge(&self) -> Result<Challenge, Error> {
+        let recent = self
+            .challenge
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .as_ref()
+            .filter(|(_, when)| when.elapsed() < AUTHORIZATION_REUSE)
+            .map(|(challenge, _)| challenge.clone());
+        if let Some(challenge) = recent {
+            return Ok(challenge);
+        }
+        let challenge = self.ping().await?;
+        self.remember_challenge(challenge.clone());
+        Ok(challenge)
+    }
+
+    fn forget_challenge(&self) {
+        *self
+            .challenge
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+    }
+
+    /// oci-client, for pushes, made on first use. It builds a throwaway
+    /// default reqwest client while building the configured one, and that
+    /// one panics when the system has no CA certificates at all; that is
+    /// turned into an error, so that a node without a CA bundle fails with
+    /// a reason instead of crashing.
+    fn oci(&self) -> Result<&oci_client::Client, Error> {
+        if let Some(oci) = self.oci.get() {
+            return Ok(oci);
+        }
+        let setup = |message: String| Error::ClientSetup {
+            host: self.host.clone(),
             message,
         };
-        let http = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(timeout)
-            .danger_accept_invalid_certs(insecure)
-            .user_agent(USER_AGENT)
-            .build()
-            .map_err(|e| setup(e.to_string()))?;
         let config = ClientConfig {
-            protocol: if scheme == "http" {
+            protocol: if self.scheme == "http" {
                 ClientProtocol::Http
             } else {
                 ClientProtocol::Https
             },
-            accept_invalid_certificates: insecure,
+            accept_invalid_certificates: self.insecure,
             platform_resolver: None,
-            read_timeout: Some(timeout),
-            connect_timeout: Some(timeout),
+            read_timeout: Some(self.timeout),
+            connect_timeout: Some(self.timeout),
             user_agent: USER_AGENT,
             ..ClientConfig::default()
         };
-        // oci-client builds a throwaway default reqwest client while
-        // building the configured one, and that one panics when the system
-        // has no CA certificates at all. Turn that into an error, so that a
-        // node without a CA bundle rejects with a reason instead of crashing.
         let oci = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             oci_client::Client::try_from(config)
         }))
@@ -105,14 +207,7 @@ impl Endpoint {
             )
         })?
         .map_err(|e| setup(e.to_string()))?;
-        Ok(Endpoint {
-            host: host.to_owned(),
-            scheme,
-            timeout,
-            http,
-            oci,
-            authorizations: Mutex::new(HashMap::new()),
-        })
+        Ok(self.oci.get_or_init(|| oci))
     }
 
     fn lock_authorizations(
@@ -139,8 +234,8 @@ impl Endpoint {
         table.insert(key, (authorization, Instant::now()));
     }
 
-    /// Runs one request (or one short exchange, like oci-client's ping and
-    /// token request) under the per-request time-out.
+    /// Runs one request (or one short exchange, like a token request) under
+    /// the per-request time-out.
     pub(crate) async fn timed<T>(
         &self,
         future: impl Future<Output = Result<T, Error>>,
@@ -156,44 +251,10 @@ impl Endpoint {
     }
 }
 
-/// containers/image tries HTTPS first even for an insecure registry and
-/// falls back to plain HTTP when that fails. We do the same with one probe
-/// of `/v2/` per host (certificate errors ignored, as `insecure` asks),
-/// except that a probe that *timed out* is reported instead of retried: a
-/// stalled host would only stall again, and the time-out must hold.
-pub(crate) async fn detect_scheme(
-    host: &str,
-    url_host: &str,
-    timeout: Duration,
-) -> Result<&'static str, Error> {
-    let client = reqwest::Client::builder()
-        .timeout(timeout)
-        .connect_timeout(timeout)
-        .danger_accept_invalid_certs(true)
-        .user_agent(USER_AGENT)
-        .build()
-        .map_err(|e| Error::ClientSetup {
-            host: host.to_owned(),
-            message: e.to_string(),
-        })?;
-    let probe = client.get(format!("https://{url_host}/v2/")).send();
-    match tokio::time::timeout(timeout, probe).await {
-        Ok(Ok(_)) => Ok("https"),
-        Ok(Err(err)) if err.is_timeout() => Err(Error::TimedOut {
-            host: host.to_owned(),
-            timeout,
-        }),
-        Ok(Err(_)) => Ok("http"),
-        Err(_) => Err(Error::TimedOut {
-            host: host.to_owned(),
-            timeout,
-        }),
-    }
-}
-
-/// Authenticated access to one repository on one endpoint.
-pub(crate) struct Session<'a> {
-    pub(crate) endpoint: &'a Endpoint,
+/// Authenticated access to one repository on one endpoint. It holds the
+/// endpoint, so that one helper can open it and hand it back.
+pub(crate) struct Session {
+    pub(crate) endpoint: Arc<Endpoint>,
     /// Repository-level reference for oci-client (registry + repository).
     pub(crate) oci_ref: oci_client::Reference,
     pub(crate) repository: String,
@@ -202,13 +263,13 @@ pub(crate) struct Session<'a> {
     key: AuthorizationKey,
 }
 
-impl<'a> Session<'a> {
+impl Session {
     pub(crate) async fn open(
-        endpoint: &'a Endpoint,
+        endpoint: Arc<Endpoint>,
         repository: &str,
         credentials: &Credentials,
         operation: RegistryOperation,
-    ) -> Result<Session<'a>, Error> {
+    ) -> Result<Session, Error> {
         let oci_ref = oci_client::Reference::with_tag(
             endpoint.host.clone(),
             repository.to_owned(),
@@ -227,24 +288,16 @@ impl<'a> Session<'a> {
             credentials_given: !credentials.is_anonymous(),
             key,
         };
-        if let Some(authorization) = endpoint.reused_authorization(&session.key) {
+        if let Some(authorization) = session.endpoint.reused_authorization(&session.key) {
             session.authorization = authorization;
             return Ok(session);
         }
-        let auth = credentials.to_oci();
-        let token = endpoint
-            .timed(async {
-                endpoint
-                    .oci
-                    .auth(&session.oci_ref, &auth, operation)
-                    .await
-                    .map_err(|e| session.oci_error(e, None))
-            })
-            .await?;
-        // oci-client answers with a token for a Bearer challenge and with
-        // nothing both for a Basic challenge and for no challenge at all; in
-        // the latter cases it would itself send Basic credentials if it has
-        // them, so we do too.
+        let token = match operation {
+            RegistryOperation::Pull => session.pull_token(credentials).await?,
+            RegistryOperation::Push => session.oci_push_token(credentials).await?,
+        };
+        // A token came from a Bearer challenge; with a Basic challenge or
+        // none at all, Basic credentials are sent when there are some.
         session.authorization = match (token, credentials) {
             (Some(token), _) => header_value(&format!("Bearer {token}")),
             (None, Credentials::Basic { username, password }) => {
@@ -256,12 +309,105 @@ impl<'a> Session<'a> {
             (None, Credentials::Bearer(token)) => header_value(&format!("Bearer {token}")),
             (None, Credentials::Anonymous) => None,
         };
-        endpoint.remember_authorization(session.key.clone(), session.authorization.clone());
+        session
+            .endpoint
+            .remember_authorization(session.key.clone(), session.authorization.clone());
         Ok(session)
     }
 
+    /// For reading: the token the endpoint's challenge asks for, if any.
+    /// A registry token given as credentials is sent as it is.
+    async fn pull_token(&self, credentials: &Credentials) -> Result<Option<String>, Error> {
+        if let Credentials::Bearer(token) = credentials {
+            return Ok(Some(token.clone()));
+        }
+        match self.endpoint.challenge().await? {
+            Challenge::None | Challenge::Basic => Ok(None),
+            Challenge::Invalid(message) => Err(Error::Transport {
+                host: self.endpoint.host.clone(),
+                message: format!("authenticating: {message}"),
+            }),
+            Challenge::Bearer { realm, service } => self
+                .endpoint
+                .timed(self.request_token(&realm, service.as_deref(), credentials))
+                .await
+                .map(Some),
+        }
+    }
+
+    /// `GET <realm>?account=…&service=…&scope=repository:<name>:pull`, with
+    /// the Basic credentials when there are some (and their user name as
+    /// `account`), as containers/image asks.
+    async fn request_token(
+        &self,
+        realm: &str,
+        service: Option<&str>,
+        credentials: &Credentials,
+    ) -> Result<String, Error> {
+        let mut url = reqwest::Url::parse(realm)
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https"))
+            .ok_or_else(|| Error::Transport {
+                host: self.endpoint.host.clone(),
+                message: format!(
+                    "authenticating: the token realm {:?} is not an http(s) URL",
+                    short_text(realm.as_bytes())
+                ),
+            })?;
+        {
+            let mut query = url.query_pairs_mut();
+            if let Credentials::Basic { username, .. } = credentials {
+                query.append_pair("account", username);
+            }
+            if let Some(service) = service {
+                query.append_pair("service", service);
+            }
+            query.append_pair("scope", &format!("repository:{}:pull", self.repository));
+        }
+        let mut request = self.endpoint.http.get(url);
+        if let Credentials::Basic { username, password } = credentials {
+            request = request.basic_auth(username, Some(password));
+        }
+        let mut response = request.send().await.map_err(|e| self.reqwest_error(&e))?;
+        let status = response.status();
+        if status != StatusCode::OK {
+            let body = read_some(&mut response, MAX_ERROR_BODY).await;
+            return Err(self.unauthorized(format!(
+                "token request refused: {status}: {}",
+                short_text(&body)
+            )));
+        }
+        let body = read_some(&mut response, MAX_TOKEN_RESPONSE + 1).await;
+        if body.len() > MAX_TOKEN_RESPONSE {
+            return Err(Error::Registry {
+                host: self.endpoint.host.clone(),
+                repository: self.repository.clone(),
+                message: format!("the token response is larger than {MAX_TOKEN_RESPONSE} bytes"),
+            });
+        }
+        token_from_response(&body).map_err(|message| Error::Registry {
+            host: self.endpoint.host.clone(),
+            repository: self.repository.clone(),
+            message: format!("authenticating: {message}"),
+        })
+    }
+
+    /// For pushes, which oci-client makes: its own ping and token exchange,
+    /// so that its later requests carry the token.
+    async fn oci_push_token(&self, credentials: &Credentials) -> Result<Option<String>, Error> {
+        let oci = self.endpoint.oci()?;
+        let auth = credentials.to_oci();
+        self.endpoint
+            .timed(async {
+                oci.auth(&self.oci_ref, &auth, RegistryOperation::Push)
+                    .await
+                    .map_err(|e| self.oci_error(e, None))
+            })
+            .await
+    }
+
     fn url_host(&self) -> &str {
-        self.oci_ref.resolve_registry()
+        &self.endpoint.url_host
     }
 
     /// `GET /v2/<repository>/manifests/<reference>`, at most `limit` bytes.
@@ -436,7 +582,7 @@ impl<'a> Session<'a> {
             .endpoint
             .timed(async {
                 self.endpoint
-                    .oci
+                    .oci()?
                     .blob_exists(&self.oci_ref, digest)
                     .await
                     .map_err(|e| self.oci_error(e, Some(digest)))
@@ -448,7 +594,7 @@ impl<'a> Session<'a> {
         self.endpoint
             .timed(async {
                 self.endpoint
-                    .oci
+                    .oci()?
                     .push_blob(&self.oci_ref, data, digest)
                     .await
                     .map(drop)
@@ -471,7 +617,7 @@ impl<'a> Session<'a> {
         self.endpoint
             .timed(async {
                 self.endpoint
-                    .oci
+                    .oci()?
                     .push_manifest_raw(&target, body, HeaderValue::from_static(media_type))
                     .await
                     .map(drop)
@@ -521,8 +667,11 @@ impl<'a> Session<'a> {
     }
 
     fn unauthorized(&self, detail: String) -> Error {
-        // A reused token may have expired early: exchange it anew next time.
+        // A reused token may have expired early, or the registry may ask
+        // for authentication differently now: ping and exchange it anew
+        // next time.
         self.endpoint.lock_authorizations().remove(&self.key);
+        self.endpoint.forget_challenge();
         if self.credentials_given {
             Error::CredentialsRejected {
                 host: self.endpoint.host.clone(),

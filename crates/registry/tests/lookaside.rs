@@ -210,3 +210,40 @@ async fn http_store_404_ends_the_list_and_other_statuses_are_errors() {
         "{err}"
     );
 }
+
+/// An http store is read over plain HTTP, following redirects that stay
+/// on plain HTTP; a redirect to HTTPS goes on with certificate checks (here
+/// against a plain-HTTP port, so the TLS handshake fails), never without
+/// them and never answered with the redirect itself.
+#[tokio::test]
+async fn http_store_redirects() {
+    let server = FakeRegistry::start(|req: &Request| {
+        if req.path.starts_with("/moved/") {
+            let rest = req.path.trim_start_matches("/moved/");
+            Response::new(302, "").header("Location", &format!("/store/{rest}"))
+        } else if req.path.starts_with("/secure/") {
+            Response::new(302, "").header("Location", "https://127.0.0.1:9/elsewhere")
+        } else if req.path.ends_with("/signature-1") {
+            Response::ok("application/octet-stream", BLOB)
+        } else {
+            Response::new(404, "")
+        }
+    })
+    .await;
+    let registry = registry_with(Duration::from_secs(5));
+    let found = registry
+        .lookaside_signatures(&base(&format!("http://{}/moved", server.host())), &digest())
+        .await
+        .unwrap();
+    assert_eq!(found, vec![Signature::SimpleSigning(BLOB.to_vec())]);
+
+    let err = registry
+        .lookaside_signatures(
+            &base(&format!("http://{}/secure", server.host())),
+            &digest(),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::LookasideRead { .. }), "{err:?}");
+    assert!(!err.to_string().contains("302"), "{err}");
+}

@@ -47,7 +47,9 @@ pub struct ConfigFile {
     pub registry_timeout_seconds: Option<u64>,
     /// How long an allowed decision is reused.
     pub cache_ttl_seconds: Option<u64>,
-    /// How many decisions (and, separately, signature lists) are kept.
+    /// How many decisions (and, separately, pull records) are kept; an
+    /// entry counts as one per KiB it holds, so each cache holds at most
+    /// this many KiB too. Signature lists have their own 64 MiB bound.
     pub cache_size: Option<u64>,
     /// How long a tag's resolution to a digest is reused; 0 resolves every
     /// pull. A reused resolution still pins the pull to a verified digest,
@@ -86,6 +88,11 @@ pub struct ConfigFile {
     /// neither; unset by default.
     pub audit_policy: Option<PathBuf>,
     pub audit_policy_dir: Option<PathBuf>,
+    /// A sigstore `trusted_root.json`, read once at start (never fetched):
+    /// its Rekor v2 logs and timestamp authorities let cosign 3 bundles
+    /// with Rekor v2 entries and RFC 3161 timestamps verify, for policies
+    /// that name those logs' keys. Unset: such bundles are refused.
+    pub trusted_root: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -120,6 +127,7 @@ pub struct Settings {
     pub tag_pinned_pulls: TagPinnedPulls,
     /// The audit set, `(global policy, namespace folder)`, when configured.
     pub audit_policies: Option<(PathBuf, PathBuf)>,
+    pub trusted_root: Option<PathBuf>,
 }
 
 impl ConfigFile {
@@ -176,6 +184,7 @@ impl ConfigFile {
             tag_pinned_pulls: overrides.tag_pinned_pulls.or(self.tag_pinned_pulls),
             audit_policy: overrides.audit_policy.or(self.audit_policy),
             audit_policy_dir: overrides.audit_policy_dir.or(self.audit_policy_dir),
+            trusted_root: overrides.trusted_root.or(self.trusted_root),
         }
     }
 
@@ -269,6 +278,10 @@ impl ConfigFile {
             },
             tag_pinned_pulls: self.tag_pinned_pulls.unwrap_or_default(),
             audit_policies,
+            trusted_root: self
+                .trusted_root
+                .map(|path| absolute(path, "trusted_root"))
+                .transpose()?,
         })
     }
 }
@@ -296,6 +309,14 @@ mod tests {
             Path::new("/run/containerd/containerd.sock")
         );
         assert_eq!(settings.metrics_address.as_deref(), Some("127.0.0.1:9891"));
+        assert_eq!(settings.trusted_root, None);
+        let file: ConfigFile = toml::from_str("trusted_root = \"/etc/a.json\"").unwrap();
+        let flag = ConfigFile {
+            trusted_root: Some("/b.json".into()),
+            ..ConfigFile::default()
+        };
+        let settings = file.overridden_by(flag).settings(Path::new("c")).unwrap();
+        assert_eq!(settings.trusted_root.as_deref(), Some(Path::new("/b.json")));
     }
 
     #[test]
@@ -310,6 +331,7 @@ mod tests {
             "forward_methods = [\"/runtime.v1.ImageService/PullImage\"]",
             "audit_policy = \"/a/policy.json\"",
             "audit_policy = \"/a/policy.json\"\naudit_policy_dir = \"relative\"",
+            "trusted_root = \"trusted_root.json\"",
         ] {
             let file: ConfigFile = toml::from_str(bad).unwrap();
             assert!(file.settings(Path::new("c")).is_err(), "{bad}");

@@ -26,9 +26,9 @@ const MAX_PROOF_HASHES: usize = 64;
 pub struct Bundle {
     pub material: Material,
     pub tlog_entries: Vec<TlogEntry>,
-    /// How many RFC 3161 timestamps the bundle carries (read only to say
-    /// that criguard cannot use them without a trusted root).
-    pub rfc3161_timestamps: usize,
+    /// The RFC 3161 timestamp tokens (DER), checked only against an
+    /// operator's trusted root.
+    pub rfc3161_timestamps: Vec<Vec<u8>>,
     pub envelope: Envelope,
 }
 
@@ -53,8 +53,18 @@ pub struct TlogEntry {
     pub integrated_time: i64,
     /// The Rekor v1 signed entry timestamp; Rekor v2 entries have none.
     pub signed_entry_timestamp: Option<Vec<u8>>,
-    pub has_inclusion_proof: bool,
+    pub inclusion_proof: Option<InclusionProof>,
     pub canonicalized_body: Vec<u8>,
+}
+
+/// An entry's inclusion proof up to a checkpoint (a C2SP signed note).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InclusionProof {
+    pub log_index: i64,
+    pub root_hash: Vec<u8>,
+    pub tree_size: i64,
+    pub hashes: Vec<Vec<u8>>,
+    pub checkpoint: String,
 }
 
 #[derive(Deserialize)]
@@ -103,7 +113,14 @@ struct RawCertificate {
 #[serde(rename_all = "camelCase")]
 struct RawTimestamps {
     #[serde(default, deserialize_with = "bounded_list::<_, MAX_TIMESTAMPS, _>")]
-    rfc3161_timestamps: Vec<serde::de::IgnoredAny>,
+    rfc3161_timestamps: Vec<RawTimestamp>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawTimestamp {
+    #[serde(default)]
+    signed_timestamp: Bytes,
 }
 
 #[derive(Deserialize)]
@@ -144,10 +161,23 @@ struct RawPromise {
 }
 
 #[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
 struct RawProof {
+    #[serde(default)]
+    log_index: Int64,
+    #[serde(default)]
+    root_hash: Bytes,
+    #[serde(default)]
+    tree_size: Int64,
     #[serde(default, deserialize_with = "bounded_list::<_, MAX_PROOF_HASHES, _>")]
-    #[allow(dead_code)]
     hashes: Vec<Bytes>,
+    checkpoint: Option<RawCheckpoint>,
+}
+
+#[derive(Deserialize)]
+struct RawCheckpoint {
+    #[serde(default)]
+    envelope: String,
 }
 
 impl Bundle {
@@ -225,7 +255,13 @@ impl Bundle {
                         .inclusion_promise
                         .map(|p| p.signed_entry_timestamp.0)
                         .filter(|set| !set.is_empty()),
-                    has_inclusion_proof: entry.inclusion_proof.is_some(),
+                    inclusion_proof: entry.inclusion_proof.map(|p| InclusionProof {
+                        log_index: p.log_index.0,
+                        root_hash: p.root_hash.0,
+                        tree_size: p.tree_size.0,
+                        hashes: p.hashes.into_iter().map(|h| h.0).collect(),
+                        checkpoint: p.checkpoint.map(|c| c.envelope).unwrap_or_default(),
+                    }),
                     canonicalized_body: entry.canonicalized_body.0,
                 }
             })
@@ -235,7 +271,13 @@ impl Bundle {
             tlog_entries,
             rfc3161_timestamps: material
                 .timestamp_verification_data
-                .map_or(0, |t| t.rfc3161_timestamps.len()),
+                .map(|t| {
+                    t.rfc3161_timestamps
+                        .into_iter()
+                        .map(|t| t.signed_timestamp.0)
+                        .collect()
+                })
+                .unwrap_or_default(),
             envelope,
         })
     }

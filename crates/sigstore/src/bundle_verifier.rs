@@ -8,9 +8,10 @@
 //! What a bundle adds to the policy's trust is nothing: its key hint is
 //! not used to pick a key, its certificate must chain to the policy's CA,
 //! its log entry must verify with the policy's Rekor keys and be bound to
-//! this very envelope. Rekor v2 entries and RFC 3161 timestamps would need
-//! a trusted root, which criguard does not read yet; a bundle that needs
-//! one is refused with that reason.
+//! this very envelope. Rekor v2 entries and RFC 3161 timestamps need the
+//! operator's trusted root (`rekor_v2`, `timestamp`); without one, a bundle
+//! that needs them is refused with that reason, and the trusted root only
+//! narrows: its logs count only where the policy names their keys.
 
 use std::time::Duration;
 
@@ -21,8 +22,9 @@ use crate::bundle::{Bundle, Material, TlogEntry};
 use crate::certificate::{self, PkiIdentity};
 use crate::dsse::IN_TOTO_PAYLOAD_TYPE;
 use crate::public_key::PublicKey;
+use crate::trusted_root::{TransparencyLog, TrustedRoot};
 use crate::verifier::{TrustRoot, Verifier, load_trust_root};
-use crate::{rekor, statement};
+use crate::{rekor, rekor_v2, statement, timestamp};
 
 /// Verifies `bytes` (a bundle's JSON) under `requirement`; returns the
 /// digests its statement signs.
@@ -32,7 +34,8 @@ pub(crate) fn verify(
     files: &dyn TrustFiles,
     bytes: &[u8],
 ) -> Result<Vec<String>, SignatureRejection> {
-    let trust = load_trust_root(requirement, files)?;
+    let root = verifier.trusted_root();
+    let trust = load_trust_root(&verifier.trust, requirement, files, true)?;
     let bundle = Bundle::from_json(bytes).map_err(SignatureRejection::invalid)?;
     let envelope = &bundle.envelope;
     if envelope.payload_type != IN_TOTO_PAYLOAD_TYPE {
@@ -55,11 +58,11 @@ pub(crate) fn verify(
             rekor: Some(rekor_keys),
         } => {
             require_public_key(&bundle)?;
-            vec![logged_key(keys, &rekor_keys, &bundle, signature)?]
+            vec![logged_key(root, keys, &rekor_keys, &bundle, signature)?]
         }
         TrustRoot::Fulcio { ca, rekor, fulcio } => {
             let (leaf, intermediates) = certificates(&bundle, "fulcio")?;
-            let logged = logged_entry(&rekor, &bundle, leaf, signature)
+            let logged = logged_entry(root, &rekor, &bundle, leaf, signature)
                 .map_err(SignatureRejection::invalid)?;
             let integrated_time = u64::try_from(logged.integrated_time).map_err(|_| {
                 SignatureRejection::invalid(format!(
@@ -143,6 +146,7 @@ fn certificate_pem(der: &[u8]) -> String {
 /// Keys with Rekor keys: the first configured key that a logged entry of
 /// this envelope names is the only key the envelope may be signed with.
 fn logged_key(
+    root: Option<&TrustedRoot>,
     keys: Vec<PublicKey>,
     rekor_keys: &[PublicKey],
     bundle: &Bundle,
@@ -150,7 +154,7 @@ fn logged_key(
 ) -> Result<PublicKey, SignatureRejection> {
     let mut failures = Vec::new();
     for key in keys {
-        match logged_entry(rekor_keys, bundle, key.spki_der(), signature) {
+        match logged_entry(root, rekor_keys, bundle, key.spki_der(), signature) {
             Ok(_) => return Ok(key),
             Err(e) => failures.push(e),
         }
@@ -162,21 +166,24 @@ fn logged_key(
 }
 
 /// The first transparency-log entry that verifies and is bound to this
-/// envelope signed by `signer_der` (a key's SPKI or a certificate).
+/// envelope signed by `signer_der` (a key's SPKI or a certificate). Its
+/// time is the Rekor v1 `integratedTime`, or for Rekor v2 the verified
+/// RFC 3161 timestamp's.
 fn logged_entry(
+    root: Option<&TrustedRoot>,
     rekor_keys: &[PublicKey],
     bundle: &Bundle,
     signer_der: &[u8],
     signature: &[u8],
 ) -> Result<rekor::SetEntry, String> {
     if bundle.tlog_entries.is_empty() {
-        let timestamps = if bundle.rfc3161_timestamps > 0 {
-            format!(
-                " (it has {} RFC 3161 timestamp(s), which need a trusted_root.json criguard does not read yet)",
-                bundle.rfc3161_timestamps
-            )
-        } else {
+        let timestamps = if bundle.rfc3161_timestamps.is_empty() {
             String::new()
+        } else {
+            format!(
+                " (it has {} RFC 3161 timestamp(s), which do not replace a log entry)",
+                bundle.rfc3161_timestamps.len()
+            )
         };
         return Err(format!(
             "the bundle has no transparency log entry, but the policy requires Rekor{timestamps}"
@@ -184,7 +191,7 @@ fn logged_entry(
     }
     let mut failures = Vec::new();
     for entry in &bundle.tlog_entries {
-        match check_entry(rekor_keys, entry, bundle, signer_der, signature) {
+        match check_entry(root, rekor_keys, entry, bundle, signer_der, signature) {
             Ok(found) => return Ok(found),
             Err(e) => failures.push(e),
         }
@@ -193,19 +200,110 @@ fn logged_entry(
 }
 
 fn check_entry(
+    root: Option<&TrustedRoot>,
     rekor_keys: &[PublicKey],
     entry: &TlogEntry,
     bundle: &Bundle,
     signer_der: &[u8],
     signature: &[u8],
 ) -> Result<rekor::SetEntry, String> {
-    rekor::verify_bundle_entry(
-        rekor_keys,
-        entry,
-        signer_der,
-        signature,
-        &bundle.envelope.payload,
-    )
+    if entry.signed_entry_timestamp.is_some() {
+        return rekor::verify_bundle_entry(
+            rekor_keys,
+            entry,
+            signer_der,
+            signature,
+            &bundle.envelope.payload,
+        );
+    }
+    let Some(root) = root else {
+        return Err(format!(
+            "the bundle's transparency log entry ({} {}) is a Rekor v2 entry (no signed entry timestamp), \
+             which needs a trusted root: set trusted_root in criguard's config or pass --trusted-root",
+            entry.kind, entry.version
+        ));
+    };
+    check_v2_entry(root, rekor_keys, entry, bundle, signer_der, signature)
+}
+
+/// A Rekor v2 entry: logged in a log that both the trusted root and the
+/// policy trust, at a time a timestamp authority of the trusted root
+/// vouches for, and bound to this envelope and signer.
+fn check_v2_entry(
+    root: &TrustedRoot,
+    rekor_keys: &[PublicKey],
+    entry: &TlogEntry,
+    bundle: &Bundle,
+    signer_der: &[u8],
+    signature: &[u8],
+) -> Result<rekor::SetEntry, String> {
+    let logs: Vec<&TransparencyLog> = root
+        .tlogs
+        .iter()
+        .filter(|log| {
+            rekor_keys
+                .iter()
+                .any(|key| key.spki_der() == log.key.spki_der())
+        })
+        .collect();
+    if logs.is_empty() {
+        return Err(
+            "no transparency log of the trusted root has one of the policy's Rekor public keys \
+             (the trusted root never adds a log the policy does not name)"
+                .to_owned(),
+        );
+    }
+    let time = timestamped(root, bundle, signature)?;
+    let mut failures = Vec::new();
+    for log in logs {
+        if !log.valid_for.contains(time) {
+            failures.push(format!(
+                "log {:?} was not valid at the timestamp's time {time}",
+                log.origin()
+            ));
+            continue;
+        }
+        match rekor_v2::verify_inclusion(entry, log) {
+            Ok(()) => {
+                rekor_v2::check_body(
+                    entry,
+                    signer_der,
+                    signature,
+                    &bundle.envelope.payload,
+                    &bundle.envelope.signed_bytes(),
+                )?;
+                return Ok(rekor::SetEntry {
+                    integrated_time: time,
+                    log_index: entry.log_index,
+                });
+            }
+            Err(e) => failures.push(format!("log {:?}: {e}", log.origin())),
+        }
+    }
+    Err(format!(
+        "the bundle's Rekor v2 entry is not proven: {}",
+        failures.join("; ")
+    ))
+}
+
+/// The time of the first RFC 3161 timestamp over `signature` that verifies
+/// against the trusted root's timestamp authorities.
+fn timestamped(root: &TrustedRoot, bundle: &Bundle, signature: &[u8]) -> Result<i64, String> {
+    if bundle.rfc3161_timestamps.is_empty() {
+        return Err(
+            "the bundle's Rekor v2 entry carries no time, and the bundle has no RFC 3161 timestamp"
+                .to_owned(),
+        );
+    }
+    let mut failures = Vec::new();
+    for token in &bundle.rfc3161_timestamps {
+        match timestamp::parse(token).and_then(|t| t.verify(&root.timestamp_authorities, signature))
+        {
+            Ok(time) => return Ok(time),
+            Err(e) => failures.push(e),
+        }
+    }
+    Err(failures.join("; "))
 }
 
 /// The envelope's signature must verify over PAE with one of `keys`.

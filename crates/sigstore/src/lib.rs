@@ -26,12 +26,17 @@ mod pem;
 mod proto_json;
 mod public_key;
 mod rekor;
+mod rekor_v2;
 pub mod statement;
+pub mod timestamp;
+mod trust_cache;
+pub mod trusted_root;
 mod verifier;
 
 pub use cosign_key::{CosignKeyError, SigningKey, cosign_payload};
 pub use public_key::{KeyAlgorithm, PublicKey};
 pub use rekor::{SetEntry, verify_set};
+pub use trusted_root::{TrustedRoot, TrustedRootError};
 pub use verifier::{
     BUNDLE_ANNOTATION, CERTIFICATE_ANNOTATION, CHAIN_ANNOTATION, SIGNATURE_ANNOTATION, Verifier,
 };

@@ -4,6 +4,7 @@
 //! then check the signature over the payload.
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use criguard_policy::payload::decode_go_base64;
@@ -14,8 +15,10 @@ use criguard_policy::{
 use rustls_pki_types::UnixTime;
 
 use crate::certificate::{self, PkiIdentity};
-use crate::public_key::PublicKey;
+use crate::public_key::{KeyAlgorithm, PublicKey};
 use crate::rekor;
+use crate::trust_cache::TrustCache;
+use crate::trusted_root::TrustedRoot;
 
 /// The base64 signature over the payload.
 pub const SIGNATURE_ANNOTATION: &str = "dev.cosignproject.cosign/signature";
@@ -28,9 +31,16 @@ pub const CHAIN_ANNOTATION: &str = "dev.sigstore.cosign/chain";
 
 /// Verifies sigstore signatures. PKI certificates are checked at the
 /// verifier's clock, which is the system clock unless a test fixes it.
-#[derive(Debug, Clone, Copy, Default)]
+/// Clones share one memo of parsed trust material ([`TrustCache`]), so a
+/// key or CA pool is parsed once however many signatures it checks.
+#[derive(Debug, Clone, Default)]
 pub struct Verifier {
     now: Option<SystemTime>,
+    pub(crate) trust: TrustCache,
+    /// The operator's trusted root, when configured: what lets bundles with
+    /// Rekor v2 entries and RFC 3161 timestamps be verified. Without it they
+    /// are refused, and nothing else changes.
+    trusted_root: Option<Arc<TrustedRoot>>,
 }
 
 impl Verifier {
@@ -41,7 +51,22 @@ impl Verifier {
     /// A verifier whose clock is fixed, so certificate validity can be
     /// tested at chosen times.
     pub fn at(now: SystemTime) -> Self {
-        Self { now: Some(now) }
+        Self {
+            now: Some(now),
+            ..Self::default()
+        }
+    }
+
+    /// The same verifier, with the operator's trusted root (read once, at
+    /// start, from the file criguard's config or `--trusted-root` names).
+    #[must_use]
+    pub fn with_trusted_root(mut self, root: Arc<TrustedRoot>) -> Self {
+        self.trusted_root = Some(root);
+        self
+    }
+
+    pub(crate) fn trusted_root(&self) -> Option<&TrustedRoot> {
+        self.trusted_root.as_deref()
     }
 
     pub(crate) fn now(&self) -> UnixTime {
@@ -79,7 +104,7 @@ impl SigstoreVerifier for Verifier {
         files: &dyn TrustFiles,
         signature: &SigstoreSignature,
     ) -> Result<(), SignatureRejection> {
-        let trust = load_trust_root(requirement, files)?;
+        let trust = load_trust_root(&self.trust, requirement, files, false)?;
         let signature_base64 = annotation(signature, SIGNATURE_ANNOTATION)?;
         let payload = &signature.payload;
         let keys = match trust {
@@ -235,9 +260,18 @@ fn annotation<'s>(
         .ok_or_else(|| SignatureRejection::other(format!("missing {key} annotation")))
 }
 
+/// The requirement's keys, CA pools and Rekor keys, read through `files`
+/// as containers/image reads them (for every signature) and parsed through
+/// `parsed`, which parses each distinct file content once.
+/// `rekor_ed25519` lets Rekor keys be Ed25519 (Rekor v2 checkpoint keys)
+/// for bundles, where such a key can only count through a checkpoint of
+/// the operator's trusted root; for `.sig` signatures they must be ECDSA,
+/// as containers/image requires.
 pub(crate) fn load_trust_root<'r>(
+    parsed: &TrustCache,
     requirement: &'r SigstoreSigned,
     files: &dyn TrustFiles,
+    rekor_ed25519: bool,
 ) -> Result<TrustRoot<'r>, SignatureRejection> {
     if let SigstoreTrust::Pki(pki) = &requirement.trust {
         // The policy parser refuses both; a requirement built in code must
@@ -257,15 +291,15 @@ pub(crate) fn load_trust_root<'r>(
     let rekor = requirement
         .rekor_public_keys
         .as_ref()
-        .map(|set| load_rekor_keys(set, files))
+        .map(|set| load_rekor_keys(parsed, set, files, rekor_ed25519))
         .transpose()?;
     match &requirement.trust {
         SigstoreTrust::PublicKeys(set) => {
-            let keys = load_keys(set, files, "public key", |_, _| Ok(()))?;
+            let keys = load_keys(parsed, set, files, "public key", |_, _| Ok(()))?;
             Ok(TrustRoot::PublicKeys { keys, rekor })
         }
         SigstoreTrust::Fulcio(fulcio) => {
-            let ca = certificate::lenient_pool(&load_file_or_data(&fulcio.ca, files)?);
+            let ca = parsed.lenient_pool(&load_file_or_data(&fulcio.ca, files)?);
             if ca.is_empty() {
                 return Err(SignatureRejection::other(
                     "error loading Fulcio CA certificates",
@@ -279,14 +313,15 @@ pub(crate) fn load_trust_root<'r>(
             Ok(TrustRoot::Fulcio { ca, rekor, fulcio })
         }
         SigstoreTrust::Pki(pki) => {
-            let roots = certificate::lenient_pool(&load_file_or_data(&pki.ca_roots, files)?);
+            let roots = parsed.lenient_pool(&load_file_or_data(&pki.ca_roots, files)?);
             if roots.is_empty() {
                 return Err(SignatureRejection::other(
                     "error loading PKI CA Roots certificates",
                 ));
             }
             let intermediates = match &pki.ca_intermediates {
-                Some(source) => certificate::strict_list(&load_file_or_data(source, files)?)
+                Some(source) => parsed
+                    .strict_list(&load_file_or_data(source, files)?)
                     .map_err(|e| {
                         SignatureRejection::other(format!(
                             "loading trusted intermediate certificates: {e}"
@@ -306,11 +341,13 @@ pub(crate) fn load_trust_root<'r>(
 /// Rekor keys: parsed like public keys, and each must be ECDSA, checked
 /// key by key in order as containers/image does.
 fn load_rekor_keys(
+    parsed: &TrustCache,
     set: &KeySet,
     files: &dyn TrustFiles,
+    ed25519: bool,
 ) -> Result<Vec<PublicKey>, SignatureRejection> {
-    load_keys(set, files, "Rekor public key", |i, key| {
-        if key.algorithm().is_ecdsa() {
+    load_keys(parsed, set, files, "Rekor public key", |i, key| {
+        if key.algorithm().is_ecdsa() || (ed25519 && key.algorithm() == KeyAlgorithm::Ed25519) {
             Ok(())
         } else {
             Err(SignatureRejection::other(format!(
@@ -324,6 +361,7 @@ fn load_rekor_keys(
 /// failure fails the requirement, naming the key by its 1-based position as
 /// containers/image does.
 fn load_keys(
+    parsed: &TrustCache,
     set: &KeySet,
     files: &dyn TrustFiles,
     what: &str,
@@ -333,7 +371,8 @@ fn load_keys(
         .iter()
         .zip(1..)
         .map(|(bytes, i)| {
-            let key = PublicKey::from_pem(bytes)
+            let key = parsed
+                .public_key(bytes)
                 .map_err(|e| SignatureRejection::other(format!("parsing {what} {i}: {e}")))?;
             check(i, &key)?;
             Ok(key)

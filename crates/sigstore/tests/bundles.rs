@@ -267,7 +267,7 @@ fn keys_with_rekor_need_a_bound_log_entry() {
         &[signature],
     );
     let message = rejection(&evaluate(requirement, v2_bundle));
-    assert!(message.contains("trusted_root.json"), "{message}");
+    assert!(message.contains("needs a trusted root"), "{message}");
 }
 
 fn fulcio_requirement(ca: &TestCa, log: &TestLog) -> Value {

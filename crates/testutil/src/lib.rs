@@ -52,9 +52,11 @@ pub mod program;
 pub mod python_grpc;
 pub mod referrers_registry;
 pub mod registry;
+pub mod rekor_v2;
 pub mod setup;
 pub mod skopeo;
 pub mod static_http;
+pub mod tsa;
 
 pub use config::{insecure_registries_conf, sigstore_key_policy};
 pub use containerd::Containerd;

@@ -29,5 +29,5 @@ pub use oci_layout::OciLayout;
 pub use registry_source::RegistrySource;
 pub use source::{ImageSource, Resolved, SourceError, SourceErrorKind};
 pub use trust_files::{FsTrustFiles, MAX_TRUST_FILE_SIZE};
-pub use verifiers::Verifiers;
+pub use verifiers::{TrustedRootFileError, Verifiers, read_trusted_root};
 pub use verify::{Lookup, verify};

@@ -29,7 +29,11 @@ pub(crate) const SIGNATURE_CACHE_BYTES: u64 = 64 << 20;
 /// An entry's weight in the signature cache: the bytes of its signatures,
 /// and a little for the entry itself.
 pub(crate) fn signatures_weight(_: &SignaturesKey, found: &Arc<ImageSignatures>) -> u32 {
-    let bytes: usize = found
+    u32::try_from(signatures_weight_bytes(found).saturating_add(256)).unwrap_or(u32::MAX)
+}
+
+fn signatures_weight_bytes(found: &ImageSignatures) -> usize {
+    found
         .signatures
         .iter()
         .map(|signature| match signature {
@@ -43,8 +47,41 @@ pub(crate) fn signatures_weight(_: &SignaturesKey, found: &Arc<ImageSignatures>)
                         .sum::<usize>()
             }
         })
-        .sum();
-    u32::try_from(bytes.saturating_add(256)).unwrap_or(u32::MAX)
+        .sum()
+}
+
+/// The bytes each entry of the decision and pull caches is counted as at
+/// least. Those caches hold `cache_size` entries of up to this size; an
+/// entry that keeps more alive (a decision with many reasons, a pull
+/// record holding its signatures) counts as several, so the caches are
+/// bounded in bytes (`cache_size` KiB each) as well as in entries.
+pub(crate) const ENTRY_UNIT_BYTES: u64 = 1024;
+
+/// The byte budget of a cache holding `entries` entries of the unit size.
+pub(crate) fn unit_budget(entries: u64) -> u64 {
+    entries.saturating_mul(ENTRY_UNIT_BYTES)
+}
+
+fn weight(bytes: usize) -> u32 {
+    let bytes = u64::try_from(bytes).unwrap_or(u64::MAX);
+    u32::try_from(bytes.max(ENTRY_UNIT_BYTES)).unwrap_or(u32::MAX)
+}
+
+/// A decision's weight: its reasons and notes, as they are printed (the
+/// outcome's strings are most of what it holds), and its key.
+pub(crate) fn decision_weight(key: &DecisionKey, decided: &Arc<Verification>) -> u32 {
+    let notes: usize = decided.notes.iter().map(String::len).sum();
+    let outcome = format!("{:?}{:?}", decided.outcome, decided.located).len();
+    weight(key.namespace.len() + key.reference.len() + notes + outcome + 256)
+}
+
+/// A pull record's weight: the signatures it keeps alive for the store,
+/// which outlive their eviction from the signature cache.
+pub(crate) fn pull_weight(key: &PullRecordKey, signatures: Option<&Arc<ImageSignatures>>) -> u32 {
+    let held = signatures
+        .map(|found| signatures_weight_bytes(found))
+        .unwrap_or(0);
+    weight(key.image_id.len() + key.repository.len() + held + 256)
 }
 
 /// How long the node's pulls are remembered for the creates that follow.
@@ -179,4 +216,92 @@ where
         .try_get_with(key, load)
         .await
         .map(|value| (value, false))
+}
+
+#[cfg(test)]
+mod tests {
+    use criguard_policy::SigstoreSignature;
+    use criguard_verification::VerifyError;
+
+    use super::*;
+
+    fn decision_key() -> DecisionKey {
+        DecisionKey {
+            namespace: "default".to_owned(),
+            policy: Digest::sha256_from_bytes(&[1; 32]),
+            reference: "registry.example/app:1".to_owned(),
+            manifest: Digest::sha256_from_bytes(&[2; 32]),
+            generation: 0,
+        }
+    }
+
+    fn signatures(count: usize, payload_bytes: usize) -> Arc<ImageSignatures> {
+        let signature = Signature::Sigstore(SigstoreSignature {
+            mime_type: "application/vnd.dev.cosign.simplesigning.v1+json".to_owned(),
+            payload: vec![b'x'; payload_bytes],
+            annotations: Default::default(),
+        });
+        Arc::new(ImageSignatures {
+            signatures: vec![signature; count],
+            lookaside_url: None,
+            lookaside_count: 0,
+            sigstore_attachments: true,
+        })
+    }
+
+    #[test]
+    fn a_small_entry_counts_as_one_unit_and_a_large_one_as_its_bytes() {
+        let small = Arc::new(Verification::failed(VerifyError::Configuration(
+            "bad".to_owned(),
+        )));
+        assert_eq!(
+            u64::from(decision_weight(&decision_key(), &small)),
+            ENTRY_UNIT_BYTES
+        );
+        let mut large = Verification::failed(VerifyError::Configuration("bad".to_owned()));
+        large.notes = vec!["a note a person can act on".repeat(10); 100];
+        let weight = u64::from(decision_weight(&decision_key(), &Arc::new(large)));
+        assert!(weight > 26_000, "{weight}");
+    }
+
+    #[test]
+    fn pull_records_weigh_the_signatures_they_keep_alive() {
+        let key = PullRecordKey {
+            image_id: "sha256:".to_owned() + &"3".repeat(64),
+            repository: "registry.example/app".to_owned(),
+            generation: 0,
+        };
+        assert_eq!(u64::from(pull_weight(&key, None)), ENTRY_UNIT_BYTES);
+        let held = signatures(16, 64 << 10);
+        assert!(u64::from(pull_weight(&key, Some(&held))) >= 16 * (64 << 10));
+    }
+
+    /// The bound the weights exist for: however large the entries, the
+    /// cache's weighted size stays within `cache_size` units.
+    #[test]
+    fn a_cache_of_large_pull_records_stays_within_its_byte_budget() {
+        let entries = 100;
+        let cache = moka::sync::Cache::builder()
+            .max_capacity(unit_budget(entries))
+            .weigher(|key: &PullRecordKey, held: &Arc<ImageSignatures>| {
+                pull_weight(key, Some(held))
+            })
+            .build();
+        for i in 0..50 {
+            let key = PullRecordKey {
+                image_id: format!("sha256:{i:064}"),
+                repository: "registry.example/app".to_owned(),
+                generation: 0,
+            };
+            cache.insert(key, signatures(4, 16 << 10));
+        }
+        cache.run_pending_tasks();
+        assert!(
+            cache.weighted_size() <= unit_budget(entries),
+            "{} > {}",
+            cache.weighted_size(),
+            unit_budget(entries)
+        );
+        assert!(cache.entry_count() < 50);
+    }
 }

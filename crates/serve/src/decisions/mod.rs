@@ -54,7 +54,7 @@ use crate::{AuditPolicies, LoadedPolicy, Metrics, Policies, Refusal, RuntimeView
 use keys::{
     CREDENTIALS_IDLE, CredentialsKey, DecisionKey, Lifetimes, PULL_RECORDS_IDLE, PullRecordKey,
     ResolutionKey, Resolutions, ResolvedByDigest, SIGNATURE_CACHE_BYTES, SignaturesKey, cached,
-    signatures_weight,
+    decision_weight, pull_weight, signatures_weight, unit_budget,
 };
 use sources::{Known, signatures_key};
 
@@ -180,11 +180,15 @@ impl<R: RegistryAccess> DecisionService<R> {
                 .time_to_live(cache.ttl)
                 .build(),
             decisions: moka::future::Cache::builder()
-                .max_capacity(cache.size)
+                .max_capacity(unit_budget(cache.size))
+                .weigher(decision_weight)
                 .expire_after(Lifetimes::new(cache.ttl, cache.resolve_ttl))
                 .build(),
             pulls: moka::sync::Cache::builder()
-                .max_capacity(cache.size)
+                .max_capacity(unit_budget(cache.size))
+                .weigher(|key, verified: &Verified<R>| {
+                    pull_weight(key, verified.signatures.as_ref())
+                })
                 .time_to_idle(PULL_RECORDS_IDLE)
                 .build(),
             store: Arc::new(store::NoStore),
