@@ -75,7 +75,11 @@ impl Challenge {
 /// One challenge (RFC 7235): a scheme, then `name=value` parameters
 /// separated by commas, each value a token or a quoted string with
 /// backslash escapes. `None` when there is no scheme; a malformed tail
-/// ends the parameters.
+/// ends the parameters and keeps those before it, as containers/image's
+/// reader does (an empty or unterminated value ends it too). `http-auth`,
+/// in the tree through oci-client, refuses the whole header instead, which
+/// would turn a registry containers/image can read into one without a
+/// token.
 fn parse_challenge(text: &str) -> Option<(&str, Vec<(String, String)>)> {
     let text = text.trim_start_matches([' ', '\t']);
     let end = text.find([' ', '\t']).unwrap_or(text.len());
