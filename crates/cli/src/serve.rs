@@ -100,17 +100,13 @@ pub(crate) fn run(args: ServeArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// One async worker unless `TOKIO_WORKER_THREADS` says otherwise. The
-/// daemon's async work is forwarding frames between two sockets; the
-/// checks' CPU work (signatures, keyrings) runs on tokio's blocking pool
-/// either way. Measured on two cores (docs/benchmarks.md, issue 16), a
-/// second worker only adds hand-offs between threads: one worker cut the
-/// CPU per forwarded call from 65 to 52 µs and the added p50 by about
-/// 50 µs, with throughput under 64 clients unchanged.
+/// A worker per core (or `TOKIO_WORKER_THREADS`, which tokio reads). The
+/// checks' CPU work runs on tokio's blocking pool either way. Measured on
+/// two cores (docs/benchmarks.md, issue 16), one worker adds about 100 µs
+/// less to a forwarded call's p50 but forwards a quarter fewer calls a
+/// second under 64 clients; the kubelet's load is the throughput case.
 fn serve_runtime() -> std::io::Result<tokio::runtime::Runtime> {
-    let mut builder = tokio::runtime::Builder::new_multi_thread();
-    if std::env::var_os("TOKIO_WORKER_THREADS").is_none() {
-        builder.worker_threads(1);
-    }
-    builder.enable_all().build()
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
 }
