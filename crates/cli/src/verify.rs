@@ -16,8 +16,7 @@ use criguard_policy::{DEFAULT_POLICY, ImageReference};
 use criguard_registries::{DEFAULT_REGISTRIES_D, RegistriesD};
 use criguard_registry::Platform;
 use criguard_verification::{
-    Lookup, OciLayout, RegistrySource, Verification, Verifiers, VerifyError, read_trusted_root,
-    verify,
+    Lookup, OciLayout, RegistrySource, Verification, Verifiers, VerifyError, verify,
 };
 
 use crate::registry_args::{RegistryArgs, runtime};
@@ -109,11 +108,9 @@ fn setup_and_verify(
             ));
         }
     };
-    let verifiers = match &args.trusted_root {
-        None => Verifiers::from_disk(),
-        Some(path) => Verifiers::from_disk().with_trusted_root(read_trusted_root(path)?),
-    };
-    let verifiers = Arc::new(verifiers);
+    let verifiers = Arc::new(Verifiers::from_disk_with_trusted_root(
+        args.trusted_root.as_deref(),
+    )?);
     let verification = match image {
         ImageReference::Docker(_) => {
             let registries_d = RegistriesD::load_dir(&args.registries_d)

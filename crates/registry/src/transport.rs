@@ -406,8 +406,12 @@ impl Session {
             .await
     }
 
-    fn url_host(&self) -> &str {
-        &self.endpoint.url_host
+    /// `<scheme>://<host>/v2/<repository>/<path>`.
+    fn repository_url(&self, path: &str) -> String {
+        format!(
+            "{}://{}/v2/{}/{path}",
+            self.endpoint.scheme, self.endpoint.url_host, self.repository
+        )
     }
 
     /// `GET /v2/<repository>/manifests/<reference>`, at most `limit` bytes.
@@ -417,13 +421,7 @@ impl Session {
         display: &str,
         limit: usize,
     ) -> Result<FetchedManifest, Error> {
-        let url = format!(
-            "{}://{}/v2/{}/manifests/{}",
-            self.endpoint.scheme,
-            self.url_host(),
-            self.repository,
-            reference
-        );
+        let url = self.repository_url(&format!("manifests/{reference}"));
         self.endpoint
             .timed(async {
                 let accept = crate::manifest::ACCEPTED.join(", ");
@@ -463,14 +461,10 @@ impl Session {
         display: &str,
         limit: usize,
     ) -> Result<Option<FetchedManifest>, Error> {
-        let url = format!(
-            "{}://{}/v2/{}/referrers/{}?artifactType={}",
-            self.endpoint.scheme,
-            self.url_host(),
-            self.repository,
-            digest,
+        let url = self.repository_url(&format!(
+            "referrers/{digest}?artifactType={}",
             artifact_type.replace('+', "%2B")
-        );
+        ));
         self.endpoint
             .timed(async {
                 let mut response =
@@ -561,13 +555,7 @@ impl Session {
         what: &str,
         limit: usize,
     ) -> Result<Vec<u8>, Error> {
-        let url = format!(
-            "{}://{}/v2/{}/blobs/{}",
-            self.endpoint.scheme,
-            self.url_host(),
-            self.repository,
-            digest
-        );
+        let url = self.repository_url(&format!("blobs/{digest}"));
         self.endpoint
             .timed(async {
                 let mut response = self.get(&url, None, None).await?;
@@ -637,13 +625,7 @@ impl Session {
         body: Vec<u8>,
         media_type: &str,
     ) -> Result<bool, Error> {
-        let url = format!(
-            "{}://{}/v2/{}/manifests/{}",
-            self.endpoint.scheme,
-            self.url_host(),
-            self.repository,
-            reference
-        );
+        let url = self.repository_url(&format!("manifests/{reference}"));
         self.endpoint
             .timed(async {
                 let mut request = self

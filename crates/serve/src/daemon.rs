@@ -16,24 +16,21 @@ use crate::{
 /// SIGTERM; systemd's default stop time-out is 90 s.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
-/// Runs the daemon until `shutdown` completes. Everything that can be
-/// wrong with the configuration is found before the socket is opened: an
-/// invalid policy, an unreadable registries.d, a taken metrics port.
 /// The verifiers, with the trusted root the settings name read now: a file
 /// that cannot be read or used stops the start.
 fn verifiers(settings: &Settings) -> Result<Verifiers, Error> {
-    let verifiers = Verifiers::from_disk();
-    match &settings.trusted_root {
-        None => Ok(verifiers),
-        Some(path) => criguard_verification::read_trusted_root(path)
-            .map(|root| verifiers.with_trusted_root(root))
-            .map_err(|e| Error::Config {
-                path: path.clone(),
-                message: e.to_string(),
-            }),
-    }
+    Verifiers::from_disk_with_trusted_root(settings.trusted_root.as_deref()).map_err(|e| {
+        Error::Config {
+            path: settings.trusted_root.clone().unwrap_or_default(),
+            message: e.to_string(),
+        }
+    })
 }
 
+/// Runs the daemon until `shutdown` completes. Everything that can be
+/// wrong with the configuration is found before the socket is opened: an
+/// invalid policy, an unreadable registries.d, a taken metrics port, an
+/// unusable trusted root.
 pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Result<(), Error> {
     let metrics = Arc::new(Metrics::new());
     let policies = Arc::new(Policies::load_with(

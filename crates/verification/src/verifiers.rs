@@ -33,6 +33,18 @@ impl Verifiers {
         Verifiers::new(Arc::new(FsTrustFiles))
     }
 
+    /// Verifiers that read trust files from disk, with the sigstore
+    /// trusted root at `trusted_root` when one is named (read now, once).
+    pub fn from_disk_with_trusted_root(
+        trusted_root: Option<&Path>,
+    ) -> Result<Verifiers, TrustedRootFileError> {
+        let verifiers = Verifiers::from_disk();
+        Ok(match trusted_root {
+            None => verifiers,
+            Some(path) => verifiers.with_trusted_root(read_trusted_root(path)?),
+        })
+    }
+
     /// The same verifiers, with the operator's sigstore trusted root, which
     /// lets bundles with Rekor v2 entries and RFC 3161 timestamps verify.
     #[must_use]
