@@ -123,3 +123,34 @@ printf '%s' '{"mediaType":"application/vnd.dev.sigstore.trustedroot+json;version
 # one naming another content type; the fuzzer grows the rest.
 printf '\x30\x0f\x06\x09\x2a\x86\x48\x86\xf7\x0d\x01\x07\x02\xa0\x02\x30\x00' > "$corpus/timestamp_token/signed-data"
 printf '\x30\x0f\x06\x09\x2a\x86\x48\x86\xf7\x0d\x01\x07\x01\xa0\x02\x04\x00' > "$corpus/timestamp_token/data"
+
+# ... and real ones from OpenSSL's TSA (a P-384 signer under a P-256 root,
+# SHA-256 and SHA-384 imprints): whole responses, bare tokens, and a reply
+# without the signer's certificate.
+tsa=$(mktemp -d)
+trap 'rm -rf "$tsa"' EXIT
+(
+    cd "$tsa"
+    printf '%s\n' '[ tsa ]' 'default_tsa = c' '[ c ]' 'serial = ./serial' 'signer_digest = sha256' \
+        'default_policy = 1.3.6.1.4.1.57264.2' 'digests = sha256, sha384' 'accuracy = secs:1' \
+        'ess_cert_id_alg = sha256' '[ ext ]' 'basicConstraints = critical,CA:false' \
+        'extendedKeyUsage = critical,timeStamping' > tsa.cnf
+    echo 01 > serial
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca.key \
+        -out ca.pem -subj /CN=seed-root -days 1 2>/dev/null
+    openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-384 -nodes -keyout tsa.key \
+        -out tsa.csr -subj /CN=seed-tsa 2>/dev/null
+    openssl x509 -req -in tsa.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out tsa.pem \
+        -days 1 -extfile tsa.cnf -extensions ext 2>/dev/null
+    printf 'signature' > data
+    for hash in sha256 sha384; do
+        openssl ts -query -data data -"$hash" -cert -out "$hash.tsq" 2>/dev/null
+        openssl ts -reply -config tsa.cnf -section c -queryfile "$hash.tsq" -signer tsa.pem \
+            -inkey tsa.key -chain ca.pem -out "$corpus/timestamp_token/openssl-$hash-response" 2>/dev/null
+        openssl ts -reply -config tsa.cnf -section c -queryfile "$hash.tsq" -signer tsa.pem \
+            -inkey tsa.key -token_out -out "$corpus/timestamp_token/openssl-$hash-token" 2>/dev/null
+    done
+    openssl ts -query -data data -sha256 -no_nonce -out bare.tsq 2>/dev/null
+    openssl ts -reply -config tsa.cnf -section c -queryfile bare.tsq -signer tsa.pem \
+        -inkey tsa.key -token_out -out "$corpus/timestamp_token/openssl-no-cert-token" 2>/dev/null
+)

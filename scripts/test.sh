@@ -22,6 +22,7 @@ command -v curl >/dev/null || packages+=(curl ca-certificates)
 [ -x /usr/sbin/runc ] || packages+=(runc)
 [ -f /usr/lib/x86_64-linux-gnu/libc.a ] || packages+=(libc6-dev)
 command -v python3 >/dev/null || packages+=(python3)
+command -v openssl >/dev/null || packages+=(openssl)
 # A Python gRPC client (grpcio, from PyPI into a virtualenv under target/):
 # `python3 -m venv` needs ensurepip, which Debian ships in python3-venv.
 python3 -c 'import ensurepip' 2>/dev/null || packages+=(python3-venv)

@@ -1,6 +1,9 @@
 //! What the benchmark drivers (`bench_verify`, `bench_serve`, run by
 //! `bench/verify.sh` and `bench/serve.sh`) share beyond the test harness:
-//! the machine facts their reports print beside the figures.
+//! the machine facts their reports print beside the figures, and the raw
+//! byte relay that shows the floor of a proxy hop.
+
+pub mod relay;
 
 use std::path::Path;
 use std::process::Command;

@@ -2,9 +2,11 @@
 //! costs in front of a real containerd, measured side by side in one run
 //! against containerd alone (the same calls on containerd's own socket).
 //!
-//! 1. Pass-through latency: `--calls` sequential ImageStatus and ListImages
-//!    calls over one connection, direct and through criguard, in
-//!    alternating blocks after a warm-up: p50, p99, mean.
+//! 1. Pass-through latency: `--calls` sequential ImageStatus, ListImages
+//!    and ListContainers calls over one connection, direct, through
+//!    criguard and through a raw byte relay (`criguard_bench::relay`: the
+//!    floor of any user-space hop), in alternating blocks after a warm-up:
+//!    p50, p99, mean.
 //! 2. Throughput: `--load-calls` ImageStatus calls from `--clients`
 //!    concurrent clients, each on its own connection, direct and through
 //!    criguard (two rounds each, alternating); the daemon's RSS before and
@@ -60,6 +62,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use criguard_bench::relay::ByteRelay;
 use criguard_bench::{load_average, version};
 use criguard_testutil::containerd::Release;
 use criguard_testutil::cri::{self, ImageServiceClient, RuntimeServiceClient, v1};
@@ -330,26 +333,31 @@ async fn call_once(clients: &mut Clients, call: Call, image: &str) {
 }
 
 /// `n` calls on each of `sockets` (one connection each), after `warmup`
-/// calls each, in alternating blocks of [`BLOCK`] so both share the
-/// machine's state; the samples in `sockets` order.
-async fn sequential(sockets: [&Path; 2], call: Call, image: &str, n: usize) -> [Samples; 2] {
-    let mut clients = [
-        Clients::connect(sockets[0]).await,
-        Clients::connect(sockets[1]).await,
-    ];
+/// calls each, in alternating blocks of [`BLOCK`] (the order rotating each
+/// round) so all share the machine's state; the samples in `sockets` order.
+async fn sequential<const N: usize>(
+    sockets: [&Path; N],
+    call: Call,
+    image: &str,
+    n: usize,
+) -> [Samples; N] {
+    let mut clients = Vec::with_capacity(N);
+    for socket in sockets {
+        clients.push(Clients::connect(socket).await);
+    }
     let warmup = (n / 10).clamp(1, 500);
     for client in &mut clients {
         for _ in 0..warmup {
             call_once(client, call, image).await;
         }
     }
-    let mut samples = [Vec::with_capacity(n), Vec::with_capacity(n)];
+    let mut samples: [Vec<Duration>; N] = std::array::from_fn(|_| Vec::with_capacity(n));
     let mut done = 0;
     let mut round = 0;
     while done < n {
         let k = BLOCK.min(n - done);
-        let order = if round % 2 == 0 { [0, 1] } else { [1, 0] };
-        for side in order {
+        for i in 0..N {
+            let side = (i + round) % N;
             for _ in 0..k {
                 let start = Instant::now();
                 call_once(&mut clients[side], call, image).await;
@@ -359,8 +367,7 @@ async fn sequential(sockets: [&Path; 2], call: Call, image: &str, n: usize) -> [
         done += k;
         round += 1;
     }
-    let [a, b] = samples;
-    [Samples(a), Samples(b)]
+    samples.map(Samples)
 }
 
 /// `total` ImageStatus calls from `clients` concurrent clients, each on a
@@ -1028,14 +1035,17 @@ fn passthrough(
     let mut rows = String::new();
     let mut json = serde_json::Map::new();
     let mut all_met = true;
+    // The floor: the same calls through a relay that only copies bytes.
+    let relay_dir = tempfile::tempdir().expect("temp dir for the relay");
+    let relay = ByteRelay::start(&relay_dir.path().join("relay.sock"), direct);
     for (name, call) in [
         ("ImageStatus", Call::ImageStatus),
         ("ListImages", Call::ListImages),
         ("ListContainers", Call::ListContainers),
     ] {
         let cpu_before = cpu_time(criguard_pid);
-        let [d, c] = rt.block_on(sequential(
-            [direct, daemon.socket()],
+        let [d, c, r] = rt.block_on(sequential(
+            [direct, daemon.socket(), relay.socket()],
             call,
             image,
             opts.calls,
@@ -1046,11 +1056,14 @@ fn passthrough(
             / (opts.calls + warmup) as f64;
         let p50 = c.median() - d.median();
         let p99 = c.percentile(0.99) - d.percentile(0.99);
+        let relay_p50 = r.median() - d.median();
+        let relay_p99 = r.percentile(0.99) - d.percentile(0.99);
         let met = p50 <= 30.0 && p99 <= 100.0;
         all_met &= met;
         rows.push_str(&format!(
             "| {name}, {} sequential calls: p50 / p99 / mean (µs) | {:.0} / {:.0} / {:.0} | \
-             {:.0} / {:.0} / {:.0} | p50 {p50:+.0}, p99 {p99:+.0} µs; criguard CPU {cpu_per_call:.0} µs/call \
+             {:.0} / {:.0} / {:.0} | p50 {p50:+.0}, p99 {p99:+.0} µs; criguard CPU {cpu_per_call:.0} µs/call; \
+             raw byte relay p50 {relay_p50:+.0}, p99 {relay_p99:+.0} µs \
              | p50 ≤ +30, p99 ≤ +100 µs: {} |\n",
             opts.calls,
             d.median(),
@@ -1064,8 +1077,9 @@ fn passthrough(
         json.insert(
             name.to_owned(),
             json!({
-                "direct": d.json(), "through": c.json(),
+                "direct": d.json(), "through": c.json(), "raw_relay": r.json(),
                 "added_p50_us": p50, "added_p99_us": p99,
+                "raw_relay_added_p50_us": relay_p50, "raw_relay_added_p99_us": relay_p99,
                 "criguard_cpu_us_per_call": cpu_per_call, "met": met,
             }),
         );

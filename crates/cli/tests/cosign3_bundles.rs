@@ -2,8 +2,11 @@
 //! (Debian sid's, `$CRIGUARD_COSIGN3`), which attaches sigstore bundles as
 //! OCI referrers: through the `sha256-<hex>` fallback tag on Debian's
 //! registry 2.8, and through the referrers API on the harness's
-//! referrers-capable registry. Signing uses a signing config without
-//! Rekor or a TSA (`cosign signing-config create --no-default-…`).
+//! referrers-capable registry. Signing with a key uses a signing config
+//! without Rekor or a TSA (`cosign signing-config create --no-default-…`);
+//! keyless signing goes through the harness's test Fulcio, Rekor v1 or
+//! Rekor v2 and timestamp authority (`SigstoreServices`) with an unsigned
+//! test identity token.
 
 #![allow(clippy::unwrap_used)]
 
@@ -11,14 +14,20 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
 use criguard_testutil::bundles::TestKey;
 use criguard_testutil::cosign3::{
-    cosign3_import_key, cosign3_sign, cosign3_signing_config, cosign3_verify,
+    cosign3_import_key, cosign3_keyless_signing_config, cosign3_keyless_signing_config_v2,
+    cosign3_sign, cosign3_sign_keyless, cosign3_signing_config, cosign3_verify,
 };
 use criguard_testutil::image::{Blob, upload_manifest};
+use criguard_testutil::keyless::{TestCa, TestRekor};
+use criguard_testutil::sigstore_services::{SigstoreServices, test_identity_token};
 use criguard_testutil::{
-    ReferrersRegistry, Registry, cosign_generate_key_pair, cosign_sign, insecure_registries_conf,
-    push_test_image, run_with_timeout, skopeo_copy_with_policy, test_image,
+    Pushed, ReferrersRegistry, Registry, cosign_generate_key_pair, cosign_sign,
+    insecure_registries_conf, push_test_image, run_with_timeout, skopeo_copy_with_policy,
+    test_image,
 };
 use serde_json::{Value, json};
 
@@ -100,9 +109,23 @@ impl Env {
     }
 
     fn verify_with(&self, policy: &Path, registries_d: &Path, image: &str) -> Output {
+        self.verify_trusting(policy, registries_d, None, image)
+    }
+
+    /// `criguard verify`, with `--trusted-root` when given.
+    fn verify_trusting(
+        &self,
+        policy: &Path,
+        registries_d: &Path,
+        trusted_root: Option<&Path>,
+        image: &str,
+    ) -> Output {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_criguard"));
-        cmd.arg("verify")
-            .arg("--policy")
+        cmd.arg("verify");
+        if let Some(root) = trusted_root {
+            cmd.arg("--trusted-root").arg(root);
+        }
+        cmd.arg("--policy")
             .arg(policy)
             .arg("--registries.d")
             .arg(registries_d)
@@ -523,4 +546,256 @@ fn cosign3_verifies_what_criguard_sign_bundle_writes() {
         String::from_utf8_lossy(&cosign.stderr)
     );
     env.verify(&env.repository_policy(&env.public), &reference, true);
+}
+
+const KEYLESS_ISSUER: &str = "https://oidc.test";
+const KEYLESS_EMAIL: &str = "signer@example.test";
+
+/// A `sigstoreSigned` requirement for keyless signatures: Fulcio's CA,
+/// the OIDC issuer and email, and the Rekor key, given inline.
+fn keyless_requirement(ca_pem: &str, issuer: &str, email: &str, rekor_pem: &str) -> Value {
+    json!({
+        "type": "sigstoreSigned",
+        "fulcio": {
+            "caData": STANDARD.encode(ca_pem),
+            "oidcIssuer": issuer,
+            "subjectEmail": email,
+        },
+        "rekorPublicKeyData": STANDARD.encode(rekor_pem),
+        "signedIdentity": {"type": "matchRepository"},
+    })
+}
+
+/// Signs `image` keyless with the real cosign 3 through `services` (a
+/// test identity token), trusting them, so that sigstore-go verifies its
+/// own bundle before pushing it. Returns that trusted root's path and the
+/// bundle cosign pushed (through the fallback tag); panics, with what the
+/// services refused, unless cosign succeeded and the services refused
+/// nothing.
+fn sign_keyless(
+    env: &Env,
+    registry: &Registry,
+    services: &SigstoreServices,
+    signing_config: &Path,
+    image: &Pushed,
+) -> (PathBuf, Value) {
+    let trusted_root = env.dir.path().join("trusted_root.json");
+    std::fs::write(&trusted_root, services.trusted_root_json()).unwrap();
+    let token = test_identity_token(KEYLESS_ISSUER, KEYLESS_EMAIL);
+    let out = cosign3_sign_keyless(
+        &token,
+        signing_config,
+        Some(&trusted_root),
+        &image.by_digest(),
+    );
+    assert!(
+        out.status.success(),
+        "cosign sign keyless: {}\nrefused by the services: {:?}",
+        String::from_utf8_lossy(&out.stderr),
+        services.refusals()
+    );
+    assert_eq!(services.refusals(), Vec::<String>::new());
+    let (referrer, _) = fallback_referrer(registry, "test/app", &image.digest);
+    let layer = referrer["layers"][0]["digest"].as_str().unwrap();
+    let blob = registry.get(&format!("/v2/test/app/blobs/{layer}"));
+    (trusted_root, serde_json::from_slice(&blob.body).unwrap())
+}
+
+/// Keyless with the real cosign 3: `cosign sign --identity-token` through
+/// the harness's Fulcio and Rekor v1 (a signing config naming them), with
+/// a trusted root naming them too, so that sigstore-go verifies its own
+/// bundle before pushing it. criguard accepts the bundle only with the
+/// policy's CA, issuer, email and Rekor key, and only with
+/// `criguard-sigstore-bundles`.
+#[test]
+fn cosign3_keyless_signatures_through_test_fulcio_and_rekor() {
+    let registry = Registry::start();
+    let env = Env::new(&registry.host());
+    let services = SigstoreServices::start();
+    let signing_config =
+        cosign3_keyless_signing_config(env.dir.path(), &services.url(), &services.url());
+    let image = push_test_image(&registry, "test/app", "v1", "signed keyless");
+    let (_, bundle) = sign_keyless(&env, &registry, &services, &signing_config, &image);
+    let token = test_identity_token(KEYLESS_ISSUER, KEYLESS_EMAIL);
+    assert_eq!(
+        (services.fulcio_requests(), services.rekor_requests()),
+        (1, 1)
+    );
+
+    // What cosign pushed: a certificate and a Rekor v1 dsse entry.
+    let material = &bundle["verificationMaterial"];
+    assert!(material["certificate"]["rawBytes"].is_string(), "{bundle}");
+    assert_eq!(
+        material["tlogEntries"][0]["kindVersion"]["kind"], "dsse",
+        "{bundle}"
+    );
+
+    let ca = services.ca_pem();
+    let rekor = services.rekor_public_pem();
+    let policy = |name: &str, ca: &str, issuer: &str, email: &str, rekor: &str| {
+        env.policy(name, keyless_requirement(ca, issuer, email, rekor))
+    };
+    let right = policy("keyless", &ca, KEYLESS_ISSUER, KEYLESS_EMAIL, &rekor);
+    env.verify(&right, &image.by_tag(), true);
+    env.verify(&right, &image.by_digest(), true);
+
+    let other_ca = TestCa::new("another CA").pem();
+    let other_rekor = TestRekor::new().public_pem().to_owned();
+    for (name, policy, reason) in [
+        (
+            "wrong email",
+            policy("email", &ca, KEYLESS_ISSUER, "other@example.test", &rekor),
+            r#"Required email "other@example.test" not found (got ["signer@example.test"])"#,
+        ),
+        (
+            "wrong issuer",
+            policy("issuer", &ca, "https://other.test", KEYLESS_EMAIL, &rekor),
+            r#"Unexpected Fulcio OIDC issuer "https://oidc.test""#,
+        ),
+        (
+            "another CA",
+            policy("ca", &other_ca, KEYLESS_ISSUER, KEYLESS_EMAIL, &rekor),
+            "certificate signed by unknown authority",
+        ),
+        (
+            "another Rekor key",
+            policy("rekor", &ca, KEYLESS_ISSUER, KEYLESS_EMAIL, &other_rekor),
+            "signature verification of the bundle's Rekor SET failed",
+        ),
+    ] {
+        let text = env.verify(&policy, &image.by_tag(), false);
+        assert!(text.contains(reason), "{name}: {text}");
+        assert!(text.contains("(sigstore bundle)"), "{name}: {text}");
+    }
+
+    // Without the opt-in the bundle is not read, as for CRI-O.
+    let text = env.expect(
+        env.verify_with(&right, &env.plain_d, &image.by_tag()),
+        "keyless without bundles",
+        false,
+    );
+    assert!(text.contains("no signature exists"), "{text}");
+
+    // Unsigned.
+    let unsigned = push_test_image(&registry, "test/app", "unsigned", "not signed keyless");
+    let text = env.verify(&right, &unsigned.by_tag(), false);
+    assert!(text.contains("no signature exists"), "{text}");
+
+    // A bundle names no image: matchExact refuses it.
+    let mut exact = keyless_requirement(&ca, KEYLESS_ISSUER, KEYLESS_EMAIL, &rekor);
+    exact["signedIdentity"] = json!({"type": "matchExact"});
+    let text = env.verify(&env.policy("exact", exact), &image.by_tag(), false);
+    assert!(text.contains("is not accepted"), "{text}");
+
+    // Another signature: one more certificate and one more log entry.
+    let second = push_test_image(&registry, "test/app", "v2", "signed keyless again");
+    let out = cosign3_sign_keyless(&token, &signing_config, None, &second.by_digest());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        (services.fulcio_requests(), services.rekor_requests()),
+        (2, 2)
+    );
+    env.verify(&right, &second.by_tag(), true);
+    assert_eq!(services.other_requests(), 0);
+
+    // The trusted root given to cosign is really used: with another CA
+    // and log in it, sigstore-go refuses its own bundle and pushes nothing.
+    let strangers = SigstoreServices::start();
+    let wrong_root = env.dir.path().join("wrong_trusted_root.json");
+    std::fs::write(&wrong_root, strangers.trusted_root_json()).unwrap();
+    let third = push_test_image(&registry, "test/app", "v3", "refused by cosign");
+    let out = cosign3_sign_keyless(
+        &token,
+        &signing_config,
+        Some(&wrong_root),
+        &third.by_digest(),
+    );
+    assert!(
+        !out.status.success(),
+        "cosign pushed a bundle it cannot verify"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("failed to verify log inclusion"),
+        "{stderr}"
+    );
+    let text = env.verify(&right, &third.by_tag(), false);
+    assert!(text.contains("no signature exists"), "{text}");
+}
+
+/// Keyless with Rekor v2: cosign 3 needs a timestamp authority too
+/// (`--tsa`), logs a v0.0.2 entry with no SET, and criguard accepts it only
+/// with a trusted root naming the log and the authority, and only when the
+/// policy's Rekor key is that log's.
+#[test]
+fn cosign3_keyless_signatures_with_rekor_v2_and_a_timestamp() {
+    let registry = Registry::start();
+    let env = Env::new(&registry.host());
+    let services = SigstoreServices::start();
+    let signing_config = cosign3_keyless_signing_config_v2(
+        env.dir.path(),
+        &services.url(),
+        &services.url(),
+        &services.tsa_url(),
+    );
+    let image = push_test_image(&registry, "test/app", "v1", "signed keyless, Rekor v2");
+    let (trusted_root, bundle) = sign_keyless(&env, &registry, &services, &signing_config, &image);
+    assert_eq!(
+        (
+            services.fulcio_requests(),
+            services.tsa_requests(),
+            services.rekor_v2_requests(),
+            services.rekor_requests(),
+        ),
+        (1, 1, 1, 0)
+    );
+    let material = &bundle["verificationMaterial"];
+    assert_eq!(
+        material["tlogEntries"][0]["kindVersion"]["version"], "0.0.2",
+        "{bundle}"
+    );
+    assert!(
+        material["timestampVerificationData"]["rfc3161Timestamps"][0]["signedTimestamp"]
+            .is_string(),
+        "{bundle}"
+    );
+
+    let ca = services.ca_pem();
+    let v2_key = services.rekor_v2_public_pem();
+    let policy = env.policy(
+        "keyless-v2",
+        keyless_requirement(&ca, KEYLESS_ISSUER, KEYLESS_EMAIL, &v2_key),
+    );
+    let verify = |policy: &Path, root: Option<&Path>, allowed: bool| {
+        env.expect(
+            env.verify_trusting(policy, &env.bundles_d, root, &image.by_tag()),
+            &image.by_tag(),
+            allowed,
+        )
+    };
+    verify(&policy, Some(&trusted_root), true);
+    let text = verify(&policy, None, false);
+    assert!(text.contains("needs a trusted root"), "{text}");
+    // The v1 log's key is in the trusted root, but it did not log this.
+    let v1_policy = env.policy(
+        "keyless-v1-key",
+        keyless_requirement(
+            &ca,
+            KEYLESS_ISSUER,
+            KEYLESS_EMAIL,
+            &services.rekor_public_pem(),
+        ),
+    );
+    let text = verify(&v1_policy, Some(&trusted_root), false);
+    assert!(text.contains("Rekor v2 entry is not proven"), "{text}");
+    let email = env.policy(
+        "keyless-v2-email",
+        keyless_requirement(&ca, KEYLESS_ISSUER, "other@example.test", &v2_key),
+    );
+    let text = verify(&email, Some(&trusted_root), false);
+    assert!(text.contains("Required email"), "{text}");
 }

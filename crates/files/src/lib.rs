@@ -44,7 +44,11 @@ impl From<ReadError> for std::io::Error {
 /// more than `limit + 1` of them.
 pub fn read_limited(path: &Path, limit: u64) -> Result<Vec<u8>, ReadError> {
     let file = std::fs::File::open(path)?;
-    let mut bytes = Vec::new();
+    // `take` hides the size from `read_to_end`, which would then start at
+    // 32 bytes and double: six reads for a policy file. `stat`'s size is
+    // only a hint for the buffer; the limit still governs what is read.
+    let hint = file.metadata().map_or(0, |m| m.len()).min(limit);
+    let mut bytes = Vec::with_capacity(usize::try_from(hint).unwrap_or(0).saturating_add(1));
     file.take(limit.saturating_add(1)).read_to_end(&mut bytes)?;
     if bytes.len() as u64 > limit {
         return Err(ReadError::TooLarge { limit });

@@ -218,7 +218,7 @@ impl Leaf {
 }
 
 /// Whether a (parsable) certificate's validity period includes `time`.
-fn valid_at(der: &[u8], time: UnixTime) -> bool {
+pub(crate) fn valid_at(der: &[u8], time: UnixTime) -> bool {
     let Ok(cert) = Certificate::from_der(der) else {
         return false;
     };

@@ -135,7 +135,10 @@ pub(crate) fn ed25519_key_hash(name: &str, raw_key: &[u8]) -> [u8; 4] {
 }
 
 /// The key hash sigstore's logs give an ECDSA note key: the first 4 bytes
-/// of SHA-256 of its SubjectPublicKeyInfo (the start of its log ID).
+/// of SHA-256 of its SubjectPublicKeyInfo (the start of its log ID). This
+/// is what Rekor v2 (rekor-tiles' `note` package) signs with; it departs on
+/// purpose from C2SP signed-note, which defines key hashes only for its own
+/// signature types.
 pub(crate) fn ecdsa_key_hash(spki_der: &[u8]) -> [u8; 4] {
     let hash = digest::digest(&digest::SHA256, spki_der);
     let mut out = [0; 4];

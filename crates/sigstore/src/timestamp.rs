@@ -326,6 +326,17 @@ impl Token {
             .ok_or_else(|| "no certificate matches the token's signer".to_owned())?;
         let signer_der = signer.to_der().map_err(|e| e.to_string())?;
         check_time_stamping_usage(signer)?;
+        let time = UnixTime::since_unix_epoch(std::time::Duration::from_secs(
+            u64::try_from(self.gen_time).map_err(|_| "genTime is before 1970".to_owned())?,
+        ));
+        // webpki treats an anchor as a bare name and key; Go's x509 (what
+        // sigstore-go verifies with) also holds the root to its validity.
+        if !crate::certificate::valid_at(root, time) {
+            return Err(format!(
+                "the authority's root is not valid at genTime {}",
+                self.gen_time
+            ));
+        }
         let anchor_der = CertificateDer::from(root.as_slice());
         let anchor = webpki::anchor_from_trusted_cert(&anchor_der)
             .map_err(|e| format!("the authority's root: {e:?}"))?;
@@ -335,9 +346,6 @@ impl Token {
             .collect();
         let leaf = CertificateDer::from(signer_der.as_slice());
         let end_entity = EndEntityCert::try_from(&leaf).map_err(|e| format!("{e:?}"))?;
-        let time = UnixTime::since_unix_epoch(std::time::Duration::from_secs(
-            u64::try_from(self.gen_time).map_err(|_| "genTime is before 1970".to_owned())?,
-        ));
         end_entity
             .verify_for_usage(
                 webpki::ALL_VERIFICATION_ALGS,

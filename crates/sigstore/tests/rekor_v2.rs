@@ -19,6 +19,7 @@ use criguard_testutil::bundles::{
     IN_TOTO, TestKey, bundle_json, certificate_material, cosign_statement, key_material, pae,
 };
 use criguard_testutil::keyless::{LeafSpec, TEST_EMAIL, TEST_ISSUER, TEST_LOGGED_AT, TestCa};
+use criguard_testutil::openssl_tsa::OpensslTsa;
 use criguard_testutil::rekor_v2::{
     LOG_ORIGIN, TestLogV2, dsse_body, hashedrekord_body, trusted_root_json,
 };
@@ -409,10 +410,12 @@ fn the_timestamp_must_be_over_this_signature_from_a_trusted_authority() {
         TsaSpec {
             critical_eku: false,
             time_stamping: true,
+            ..TsaSpec::default()
         },
         TsaSpec {
             critical_eku: true,
             time_stamping: false,
+            ..TsaSpec::default()
         },
     ] {
         let tsa = TestTsa::new(spec);
@@ -427,6 +430,28 @@ fn the_timestamp_must_be_over_this_signature_from_a_trusted_authority() {
         ));
         assert!(message.contains("not for time-stamping only"), "{message}");
     }
+    // From an authority whose root had expired at genTime (2030), though
+    // its leaf had not: the root's own validity counts, as in Go's x509.
+    let expired = TestTsa::new(TsaSpec {
+        root_not_after: (2025, 1, 1),
+        ..TsaSpec::default()
+    });
+    let expired_root = trusted_root_json(
+        vec![case.log.trusted_root_entry("2025-01-01T00:00:00Z")],
+        vec![expired.trusted_root_entry()],
+    );
+    let message = rejection(&evaluate(
+        &requirement,
+        case.bundle_with(
+            entry.clone(),
+            &[expired.token(&case.signature, TEST_LOGGED_AT)],
+        ),
+        Some(&expired_root),
+    ));
+    assert!(
+        message.contains("root is not valid at genTime"),
+        "{message}"
+    );
     // A response that refuses to grant a timestamp.
     let message = rejection(&evaluate(
         &requirement,
@@ -444,6 +469,48 @@ fn the_timestamp_must_be_over_this_signature_from_a_trusted_authority() {
         Some(&root),
     ));
     assert!(message.contains("RFC 3161"), "{message}");
+}
+
+/// OpenSSL's TSA (`openssl ts -reply`, P-384 signer, SHA-256 digest) as
+/// an oracle: its responses and bare tokens verify, and bind to the
+/// signature the same way the harness's own tokens do.
+#[test]
+fn a_timestamp_made_by_openssl_verifies_and_binds_to_the_signature() {
+    let case = KeyCase::new();
+    let requirement = case.requirement(&case.log.public_pem());
+    let entry = case.log.entry("dsse", &case.body());
+    let openssl = OpensslTsa::new();
+    let root = trusted_root_json(
+        vec![case.log.trusted_root_entry("2025-01-01T00:00:00Z")],
+        vec![openssl.trusted_root_entry()],
+    );
+    for token in [
+        openssl.response(&case.signature),
+        openssl.token(&case.signature),
+    ] {
+        let decision = evaluate(
+            &requirement,
+            case.bundle_with(entry.clone(), &[token]),
+            Some(&root),
+        );
+        assert!(decision.is_allowed(), "{decision}");
+    }
+    let message = rejection(&evaluate(
+        &requirement,
+        case.bundle_with(entry.clone(), &[openssl.token(b"another")]),
+        Some(&root),
+    ));
+    assert!(message.contains("over another signature"), "{message}");
+    // A root naming only the harness's own authority.
+    let message = rejection(&evaluate(
+        &requirement,
+        case.bundle_with(entry, &[openssl.token(&case.signature)]),
+        Some(&case.root()),
+    ));
+    assert!(
+        message.contains("not from a timestamp authority of the trusted root"),
+        "{message}"
+    );
 }
 
 #[test]

@@ -259,6 +259,7 @@ impl TestLog {
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
+/// Lower-case hex, as logs and digests print bytes.
+pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -2,7 +2,9 @@
 //! and named by `$CRIGUARD_COSIGN3`), kept offline like cosign 2.5 (see
 //! `peer::hermetic`): keys are local files, and signing uses a signing
 //! config without Fulcio, Rekor or a TSA, so a signature is a sigstore
-//! bundle with the key and the envelope only. Without `$CRIGUARD_COSIGN3`
+//! bundle with the key and the envelope only; keyless signing uses a
+//! signing config naming the harness's own services on 127.0.0.1
+//! (`sigstore_services`) and an unsigned test token. Without `$CRIGUARD_COSIGN3`
 //! the tests that need it fail; they are never skipped.
 
 use std::path::{Path, PathBuf};
@@ -123,6 +125,89 @@ pub fn cosign3_verify(public: &Path, image: &str) -> Output {
         public.to_str().expect("UTF-8"),
         "--insecure-ignore-tlog=true",
     ];
+    args.extend(COSIGN_REGISTRY_FLAGS);
+    args.push(image);
+    cosign3_output(&args, None, None)
+}
+
+/// A signing config naming a Fulcio and a Rekor v1 (both `api-version=1`,
+/// as cosign spells Fulcio v2's and Rekor v1's major versions), no TSA and
+/// no OIDC provider, written by `cosign signing-config create` into `dir`:
+/// `cosign sign --identity-token` then signs keyless through them.
+pub fn cosign3_keyless_signing_config(dir: &Path, fulcio_url: &str, rekor_url: &str) -> PathBuf {
+    keyless_signing_config(dir, fulcio_url, rekor_url, 1, None)
+}
+
+/// Like [`cosign3_keyless_signing_config`] with a Rekor v2 log
+/// (`api-version=2`) and the timestamp authority at `tsa_url`, which
+/// cosign requires for a certificate logged in Rekor v2.
+pub fn cosign3_keyless_signing_config_v2(
+    dir: &Path,
+    fulcio_url: &str,
+    rekor_url: &str,
+    tsa_url: &str,
+) -> PathBuf {
+    keyless_signing_config(dir, fulcio_url, rekor_url, 2, Some(tsa_url))
+}
+
+fn keyless_signing_config(
+    dir: &Path,
+    fulcio_url: &str,
+    rekor_url: &str,
+    rekor_version: u8,
+    tsa_url: Option<&str>,
+) -> PathBuf {
+    let path = dir.join(format!("keyless-signing-config-v{rekor_version}.json"));
+    let out = path.to_str().expect("UTF-8 path");
+    let service = |url: &str, version: u8| {
+        format!("url={url},api-version={version},start-time=2024-01-01T00:00:00Z,operator=test")
+    };
+    let fulcio = service(fulcio_url, 1);
+    let rekor = service(rekor_url, rekor_version);
+    let mut args = vec![
+        "signing-config",
+        "create",
+        "--fulcio",
+        &fulcio,
+        "--rekor",
+        &rekor,
+        "--rekor-config",
+        "ANY",
+        "--no-default-oidc",
+        "--out",
+        out,
+    ];
+    let tsa = tsa_url.map(|url| service(url, 1));
+    match &tsa {
+        Some(tsa) => args.extend(["--tsa", tsa, "--tsa-config", "ANY"]),
+        None => args.push("--no-default-tsa"),
+    }
+    cosign3(&args, None, None);
+    path
+}
+
+/// `cosign sign --identity-token token` with `signing_config` (see
+/// [`cosign3_keyless_signing_config`]): an ephemeral key, a Fulcio
+/// certificate, a Rekor entry, the bundle pushed as a referrer of `image`.
+/// With `trusted_root`, sigstore-go also verifies the bundle before
+/// pushing it. The caller checks the status.
+pub fn cosign3_sign_keyless(
+    token: &str,
+    signing_config: &Path,
+    trusted_root: Option<&Path>,
+    image: &str,
+) -> Output {
+    let mut args = vec![
+        "sign",
+        "--identity-token",
+        token,
+        "--signing-config",
+        signing_config.to_str().expect("UTF-8"),
+        "--yes",
+    ];
+    if let Some(root) = trusted_root {
+        args.extend(["--trusted-root", root.to_str().expect("UTF-8")]);
+    }
     args.extend(COSIGN_REGISTRY_FLAGS);
     args.push(image);
     cosign3_output(&args, None, None)

@@ -6,6 +6,7 @@
 //! made on purpose and shown to criguard and to containers/image alike.
 
 use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_lc_rs::digest;
 use aws_lc_rs::rand::SystemRandom;
@@ -18,6 +19,7 @@ use rcgen::{
 };
 use serde_json::json;
 
+use crate::bundles::hex;
 use crate::image::{Blob, OCI_MANIFEST, upload_blob, upload_manifest};
 use crate::registry::Registry;
 
@@ -115,6 +117,44 @@ impl IssuedLeaf {
 impl LeafSpec {
     pub fn issue(&self, ca: &TestCa) -> IssuedLeaf {
         let key = KeyPair::generate().expect("leaf key");
+        let mut params = self.params(&self.emails);
+        let (y, m, d) = self.not_before;
+        params.not_before = date_time_ymd(y, m, d);
+        let (y, m, d) = self.not_after;
+        params.not_after = date_time_ymd(y, m, d);
+        let cert = params
+            .signed_by(&key, &ca.issuer)
+            .expect("issuing the leaf");
+        IssuedLeaf {
+            cert_pem: cert.pem(),
+            key,
+        }
+    }
+
+    /// A leaf for a P-256 public key the test does not hold (SPKI DER, as
+    /// a Fulcio request brings it), naming `email` instead of `emails` and
+    /// valid from `not_before` to `not_after`: a test Fulcio learns the
+    /// identity and the time only when the request comes. PEM.
+    pub fn issue_for(
+        &self,
+        ca: &TestCa,
+        spki_der: &[u8],
+        email: &str,
+        not_before: SystemTime,
+        not_after: SystemTime,
+    ) -> Result<String, String> {
+        let key = ForeignP256::from_spki(spki_der)?;
+        let mut params = self.params(&[email]);
+        // rcgen's date type is `time`'s, reached only through rcgen.
+        params.not_before = date_time_ymd(1970, 1, 1) + since_1970(not_before);
+        params.not_after = date_time_ymd(1970, 1, 1) + since_1970(not_after);
+        params
+            .signed_by(&key, &ca.issuer)
+            .map(|cert| cert.pem())
+            .map_err(|e| format!("issuing a leaf for {email}: {e}"))
+    }
+
+    fn params(&self, emails: &[&str]) -> CertificateParams {
         let mut params = CertificateParams::new(Vec::<String>::new()).expect("leaf parameters");
         // Fulcio leaves have an empty subject, which makes the SAN critical.
         params.distinguished_name = DistinguishedName::new();
@@ -124,7 +164,7 @@ impl LeafSpec {
                 OtherNameValue::Utf8String("someone".into()),
             ))]
         } else {
-            self.emails
+            emails
                 .iter()
                 .map(|e| SanType::Rfc822Name((*e).try_into().expect("email")))
                 .chain(
@@ -153,23 +193,72 @@ impl LeafSpec {
             ext.set_criticality(true);
             params.custom_extensions.push(ext);
         }
-        let (y, m, d) = self.not_before;
-        params.not_before = date_time_ymd(y, m, d);
-        let (y, m, d) = self.not_after;
-        params.not_after = date_time_ymd(y, m, d);
-        let cert = params
-            .signed_by(&key, &ca.issuer)
-            .expect("issuing the leaf");
-        IssuedLeaf {
-            cert_pem: cert.pem(),
-            key,
+        params
+    }
+}
+
+/// Whole seconds from 1970 to `time`: certificates hold no fractions.
+fn since_1970(time: SystemTime) -> Duration {
+    let seconds = time
+        .duration_since(UNIX_EPOCH)
+        .expect("a time after 1970")
+        .as_secs();
+    Duration::from_secs(seconds)
+}
+
+/// An ECDSA P-256 public key known only by its SubjectPublicKeyInfo,
+/// which rcgen can put in a certificate it signs with another key.
+struct ForeignP256 {
+    spki: Vec<u8>,
+    point: Vec<u8>,
+}
+
+impl ForeignP256 {
+    fn from_spki(spki_der: &[u8]) -> Result<ForeignP256, String> {
+        use x509_cert::der::Decode;
+        let info = x509_cert::spki::SubjectPublicKeyInfoRef::from_der(spki_der)
+            .map_err(|e| format!("reading the public key: {e}"))?;
+        let curve = info
+            .algorithm
+            .parameters
+            .map(|p| p.decode_as::<const_oid::ObjectIdentifier>());
+        if info.algorithm.oid != const_oid::db::rfc5912::ID_EC_PUBLIC_KEY
+            || !matches!(curve, Some(Ok(c)) if c == const_oid::db::rfc5912::SECP_256_R_1)
+        {
+            return Err(format!(
+                "the public key is {}, not ECDSA P-256",
+                info.algorithm.oid
+            ));
         }
+        let point = info
+            .subject_public_key
+            .as_bytes()
+            .ok_or("the public key's bit string is not whole bytes")?;
+        Ok(ForeignP256 {
+            spki: spki_der.to_vec(),
+            point: point.to_vec(),
+        })
+    }
+}
+
+impl rcgen::PublicKeyData for ForeignP256 {
+    fn subject_public_key_info(&self) -> Vec<u8> {
+        self.spki.clone()
+    }
+
+    fn der_bytes(&self) -> &[u8] {
+        &self.point
+    }
+
+    fn algorithm(&self) -> &'static rcgen::SignatureAlgorithm {
+        &rcgen::PKCS_ECDSA_P256_SHA256
     }
 }
 
 /// A test transparency log: its key signs SETs.
 pub struct TestRekor {
     pair: EcdsaKeyPair,
+    spki_der: Vec<u8>,
     public_pem: String,
 }
 
@@ -191,21 +280,55 @@ impl TestRekor {
         )
         .expect("Rekor public key");
         let public_pem = pem::encode(&pem::Pem::new("PUBLIC KEY", spki.as_ref().to_vec()));
-        TestRekor { pair, public_pem }
+        TestRekor {
+            pair,
+            spki_der: spki.as_ref().to_vec(),
+            public_pem,
+        }
     }
 
     pub fn public_pem(&self) -> &str {
         &self.public_pem
     }
 
+    /// The log's ID as Rekor v1 gives it: hex SHA-256 of its key's
+    /// SubjectPublicKeyInfo, which is also how verifiers find its key.
+    pub fn log_id(&self) -> String {
+        hex(digest::digest(&digest::SHA256, &self.spki_der).as_ref())
+    }
+
+    /// The key's SubjectPublicKeyInfo (DER).
+    pub fn spki_der(&self) -> &[u8] {
+        &self.spki_der
+    }
+
+    /// ECDSA P-256 / SHA-256 over `message`, ASN.1 DER: how the log signs
+    /// SETs and checkpoints.
+    pub fn sign(&self, message: &[u8]) -> Vec<u8> {
+        self.pair
+            .sign(&SystemRandom::new(), message)
+            .expect("signing with the log key")
+            .as_ref()
+            .to_vec()
+    }
+
+    /// The SET of an entry with `body` (the canonical body's bytes) logged
+    /// at `time` as `log_index`: the signature over the RFC 8785 form of
+    /// `{body, integratedTime, logID, logIndex}` that Rekor v1 returns.
+    pub fn entry_set(&self, body: &[u8], time: i64, log_index: u64) -> Vec<u8> {
+        // Members in canonical (sorted) order, so this text is its own JCS form.
+        let signed = format!(
+            r#"{{"body":"{}","integratedTime":{time},"logID":"{}","logIndex":{log_index}}}"#,
+            STANDARD.encode(body),
+            self.log_id()
+        );
+        self.sign(signed.as_bytes())
+    }
+
     /// A SET for a `hashedrekord` 0.0.1 entry of (`cert_pem`, `signature`,
     /// `payload`), integrated at `time`.
     pub fn set(&self, cert_pem: &str, signature: &[u8], payload: &[u8], time: i64) -> String {
-        let hash: String = digest::digest(&digest::SHA256, payload)
-            .as_ref()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let hash = hex(digest::digest(&digest::SHA256, payload).as_ref());
         let body = json!({
             "apiVersion": "0.0.1",
             "kind": "hashedrekord",

@@ -9,20 +9,15 @@
 //! checked on every upload.
 
 use std::collections::{BTreeMap, HashMap};
-use std::convert::Infallible;
-use std::net::{Ipv4Addr, SocketAddr, TcpListener as StdTcpListener};
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::thread::{self, JoinHandle};
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-use http::{Method, Request, Response, StatusCode};
+use http::{Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
-use tokio::net::TcpListener;
-use tokio::sync::oneshot;
 
+use crate::http_server::{HttpServer, Reply, lock, reply};
 use crate::image::sha256_digest;
 
 #[derive(Default)]
@@ -45,44 +40,23 @@ type Shared = Arc<Mutex<State>>;
 
 /// The running registry; dropping it stops its thread.
 pub struct ReferrersRegistry {
-    addr: SocketAddr,
+    server: HttpServer,
     state: Shared,
-    shutdown: Option<oneshot::Sender<()>>,
-    thread: Option<JoinHandle<()>>,
 }
 
 impl ReferrersRegistry {
     pub fn start() -> ReferrersRegistry {
-        let listener = StdTcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-            .expect("binding the referrers registry to a free port");
-        listener
-            .set_nonblocking(true)
-            .expect("making the referrers registry's listener non-blocking");
-        let addr = listener.local_addr().expect("its address");
         let state: Shared = Arc::default();
-        let (shutdown, shutdown_rx) = oneshot::channel();
         let served = state.clone();
-        let thread = thread::Builder::new()
-            .name("referrers-registry".to_owned())
-            .spawn(move || {
-                tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .expect("the referrers registry's runtime")
-                    .block_on(serve(listener, served, shutdown_rx));
-            })
-            .expect("spawning the referrers registry");
-        ReferrersRegistry {
-            addr,
-            state,
-            shutdown: Some(shutdown),
-            thread: Some(thread),
-        }
+        let server = HttpServer::start("referrers-registry", move |request| {
+            handle(served.clone(), request)
+        });
+        ReferrersRegistry { server, state }
     }
 
     /// "127.0.0.1:PORT".
     pub fn host(&self) -> String {
-        self.addr.to_string()
+        self.server.addr().to_string()
     }
 
     /// How many referrers API requests it answered.
@@ -139,57 +113,6 @@ impl ReferrersRegistry {
     }
 }
 
-impl Drop for ReferrersRegistry {
-    fn drop(&mut self) {
-        if let Some(shutdown) = self.shutdown.take() {
-            let _ = shutdown.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
-
-fn lock(state: &Shared) -> MutexGuard<'_, State> {
-    state
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-async fn serve(listener: StdTcpListener, state: Shared, mut shutdown: oneshot::Receiver<()>) {
-    let listener = TcpListener::from_std(listener).expect("registering the listener");
-    loop {
-        tokio::select! {
-            _ = &mut shutdown => return,
-            accepted = listener.accept() => {
-                let Ok((stream, _)) = accepted else { continue };
-                let state = state.clone();
-                tokio::spawn(async move {
-                    let service = hyper::service::service_fn(move |request| {
-                        handle(state.clone(), request)
-                    });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
-        }
-    }
-}
-
-type Reply = Response<Full<Bytes>>;
-
-fn reply(status: StatusCode, headers: &[(&str, String)], body: Vec<u8>) -> Reply {
-    let mut builder = Response::builder().status(status);
-    for (name, value) in headers {
-        builder = builder.header(*name, value);
-    }
-    builder
-        .header("Content-Length", body.len().to_string())
-        .body(Full::new(Bytes::from(body)))
-        .expect("a valid response")
-}
-
 fn error(status: StatusCode, code: &str) -> Reply {
     let body = json!({"errors": [{"code": code, "message": code.to_lowercase()}]});
     reply(
@@ -211,7 +134,7 @@ fn query(uri: &http::Uri, name: &str) -> Option<String> {
     })
 }
 
-async fn handle(state: Shared, request: Request<Incoming>) -> Result<Reply, Infallible> {
+async fn handle(state: Shared, request: Request<Incoming>) -> Reply {
     let (parts, body) = request.into_parts();
     let body = body
         .collect()
@@ -232,7 +155,7 @@ async fn handle(state: Shared, request: Request<Incoming>) -> Result<Reply, Infa
     if head {
         *answer.body_mut() = Full::new(Bytes::new());
     }
-    Ok(answer)
+    answer
 }
 
 fn route(

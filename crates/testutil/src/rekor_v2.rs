@@ -29,7 +29,7 @@ impl Default for TestLogV2 {
     }
 }
 
-fn sha256(parts: &[&[u8]]) -> Vec<u8> {
+pub(crate) fn sha256(parts: &[&[u8]]) -> Vec<u8> {
     let mut context = digest::Context::new(&digest::SHA256);
     for part in parts {
         context.update(part);
@@ -46,7 +46,7 @@ fn split(n: usize) -> usize {
 }
 
 /// RFC 6962 §2.1: the Merkle tree hash of leaf hashes.
-fn mth(leaves: &[Vec<u8>]) -> Vec<u8> {
+pub(crate) fn mth(leaves: &[Vec<u8>]) -> Vec<u8> {
     if leaves.len() == 1 {
         return leaves[0].clone();
     }
@@ -55,7 +55,7 @@ fn mth(leaves: &[Vec<u8>]) -> Vec<u8> {
 }
 
 /// RFC 6962 §2.1.1: the audit path of leaf `m`.
-fn path(m: usize, leaves: &[Vec<u8>]) -> Vec<Vec<u8>> {
+pub(crate) fn path(m: usize, leaves: &[Vec<u8>]) -> Vec<Vec<u8>> {
     if leaves.len() == 1 {
         return Vec::new();
     }

@@ -63,6 +63,9 @@ pub struct TsaSpec {
     pub critical_eku: bool,
     /// The EKU is time-stamping (else code-signing).
     pub time_stamping: bool,
+    /// The end of the root's validity (year, month, day); the root starts
+    /// in 2020 and the leaf is valid 2020–2040 whatever this says.
+    pub root_not_after: (i32, u8, u8),
 }
 
 impl Default for TsaSpec {
@@ -70,11 +73,12 @@ impl Default for TsaSpec {
         Self {
             critical_eku: true,
             time_stamping: true,
+            root_not_after: (2040, 1, 1),
         }
     }
 }
 
-/// A timestamp authority valid 2020–2040.
+/// A timestamp authority valid 2020–2040 (its root as [`TsaSpec`] says).
 pub struct TestTsa {
     root: CertifiedIssuer<'static, KeyPair>,
     leaf_der: Vec<u8>,
@@ -95,7 +99,8 @@ impl TestTsa {
             .distinguished_name
             .push(DnType::CommonName, "test TSA root");
         params.not_before = date_time_ymd(2020, 1, 1);
-        params.not_after = date_time_ymd(2040, 1, 1);
+        let (year, month, day) = spec.root_not_after;
+        params.not_after = date_time_ymd(year, month, day);
         let root =
             CertifiedIssuer::self_signed(params, KeyPair::generate().expect("key")).expect("root");
         let leaf_key = KeyPair::generate().expect("TSA key");
@@ -138,6 +143,15 @@ impl TestTsa {
     /// A DER `TimeStampToken` over SHA-256(`signature`) at `gen_time`
     /// (seconds since the epoch).
     pub fn token(&self, signature: &[u8], gen_time: i64) -> Vec<u8> {
+        self.token_over(
+            digest::digest(&digest::SHA256, signature).as_ref(),
+            gen_time,
+        )
+    }
+
+    /// A DER `TimeStampToken` over the SHA-256 `imprint` a request names
+    /// (a TSA sees only the hash).
+    pub fn token_over(&self, imprint: &[u8], gen_time: i64) -> Vec<u8> {
         let sha256 = AlgorithmIdentifierOwned {
             oid: ID_SHA256,
             parameters: None,
@@ -151,10 +165,7 @@ impl TestTsa {
             policy: ObjectIdentifier::new_unwrap("1.2.3.4"),
             message_imprint: MessageImprint {
                 hash_algorithm: sha256.clone(),
-                hashed_message: OctetString::new(
-                    digest::digest(&digest::SHA256, signature).as_ref(),
-                )
-                .expect("imprint"),
+                hashed_message: OctetString::new(imprint).expect("imprint"),
             },
             serial_number: Int::new(&[7]).expect("int"),
             gen_time: Any::encode_from(&time).expect("genTime"),
@@ -225,7 +236,16 @@ impl TestTsa {
     /// The `TimeStampResp` a TSA answers with `status` (0: granted) around
     /// [`TestTsa::token`], the form sigstore clients store in bundles.
     pub fn response(&self, signature: &[u8], gen_time: i64, status: u8) -> Vec<u8> {
-        let token = Any::from_der(&self.token(signature, gen_time)).expect("token");
+        self.response_over(
+            digest::digest(&digest::SHA256, signature).as_ref(),
+            gen_time,
+            status,
+        )
+    }
+
+    /// Like [`TestTsa::response`], over the SHA-256 `imprint` of a request.
+    pub fn response_over(&self, imprint: &[u8], gen_time: i64, status: u8) -> Vec<u8> {
+        let token = Any::from_der(&self.token_over(imprint, gen_time)).expect("token");
         let status_info = Any::new(
             Tag::Sequence,
             Int::new(&[status]).expect("int").to_der().expect("status"),
