@@ -239,11 +239,7 @@ impl TestLog {
     /// A bundle `tlogEntries` item for `body` at `time`, with its SET.
     pub fn entry(&self, body: &[u8], time: i64) -> Value {
         let log_id = vec![0xc0; 32];
-        let signed = format!(
-            r#"{{"body":"{}","integratedTime":{time},"logID":"{}","logIndex":7}}"#,
-            STANDARD.encode(body),
-            hex(&log_id)
-        );
+        let signed = crate::keyless::set_payload(body, time, &hex(&log_id), 7);
         let set = self
             .pair
             .sign(&SystemRandom::new(), signed.as_bytes())

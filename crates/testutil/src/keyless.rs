@@ -316,13 +316,7 @@ impl TestRekor {
     /// at `time` as `log_index`: the signature over the RFC 8785 form of
     /// `{body, integratedTime, logID, logIndex}` that Rekor v1 returns.
     pub fn entry_set(&self, body: &[u8], time: i64, log_index: u64) -> Vec<u8> {
-        // Members in canonical (sorted) order, so this text is its own JCS form.
-        let signed = format!(
-            r#"{{"body":"{}","integratedTime":{time},"logID":"{}","logIndex":{log_index}}}"#,
-            STANDARD.encode(body),
-            self.log_id()
-        );
-        self.sign(signed.as_bytes())
+        self.sign(set_payload(body, time, &self.log_id(), log_index).as_bytes())
     }
 
     /// A SET for a `hashedrekord` 0.0.1 entry of (`cert_pem`, `signature`,
@@ -340,21 +334,24 @@ impl TestRekor {
                 },
             },
         });
-        // Members in canonical (sorted) order, so this text is its own JCS form.
-        let signed = format!(
-            r#"{{"body":"{}","integratedTime":{time},"logID":"{}","logIndex":7}}"#,
-            STANDARD.encode(body.to_string()),
-            "c0".repeat(32)
-        );
-        let sig = self
-            .pair
-            .sign(&SystemRandom::new(), signed.as_bytes())
-            .expect("signing the SET");
+        let signed = set_payload(body.to_string().as_bytes(), time, &"c0".repeat(32), 7);
         format!(
             r#"{{"SignedEntryTimestamp":"{}","Payload":{signed}}}"#,
-            STANDARD.encode(sig.as_ref())
+            STANDARD.encode(self.sign(signed.as_bytes()))
         )
     }
+}
+
+/// What a Rekor v1 SET signs: the RFC 8785 form of `{body, integratedTime,
+/// logID, logIndex}` for an entry with `body` (the canonical body's bytes),
+/// logged at `time` as `log_index` by the log whose ID is `log_id_hex`.
+/// The members are written in sorted order and the values need no
+/// escaping, so this text is its own canonical form.
+pub fn set_payload(body: &[u8], time: i64, log_id_hex: &str, log_index: u64) -> String {
+    format!(
+        r#"{{"body":"{}","integratedTime":{time},"logID":"{log_id_hex}","logIndex":{log_index}}}"#,
+        STANDARD.encode(body)
+    )
 }
 
 /// cosign's payload for `reference` (a repository, as cosign signs) and

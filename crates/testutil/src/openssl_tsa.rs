@@ -7,11 +7,10 @@
 use std::path::Path;
 use std::process::Command;
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::process::run_ok;
+use crate::tsa::authority_entry;
 
 /// The authority's configuration: SHA-256 signer digest (as the public
 /// Sigstore TSA signs with a P-384 key), Sigstore's TSA policy OID, the
@@ -82,15 +81,7 @@ impl OpensslTsa {
     /// The `timestampAuthorities` item of a trusted root naming this
     /// authority (leaf, then root).
     pub fn trusted_root_entry(&self) -> Value {
-        json!({
-            "subject": {"organization": "test", "commonName": "openssl test TSA"},
-            "uri": "https://openssl-tsa.test/api/v1/timestamp",
-            "certChain": {"certificates": [
-                {"rawBytes": STANDARD.encode(&self.leaf_der)},
-                {"rawBytes": STANDARD.encode(&self.root_der)},
-            ]},
-            "validFor": {"start": "2020-01-01T00:00:00Z"},
-        })
+        authority_entry("openssl-tsa.test", &self.leaf_der, &self.root_der)
     }
 
     /// The whole `TimeStampResp` over SHA-256(`data`), timestamped now.

@@ -482,6 +482,19 @@ fn base64_at(value: &Value, path: &[&str]) -> Result<Vec<u8>, String> {
         .map_err(|e| format!("{} is not base64: {e}", path.join(".")))
 }
 
+/// The one item of the array at `key`: a test log logs one signature by
+/// one signer, as cosign sends.
+fn only<'v>(value: &'v Value, key: &str) -> Result<&'v Value, String> {
+    let items = value
+        .get(key)
+        .and_then(Value::as_array)
+        .ok_or_else(|| format!("no {key}"))?;
+    match items.as_slice() {
+        [item] => Ok(item),
+        _ => Err(format!("{} {key}, one expected", items.len())),
+    }
+}
+
 /// A v0.0.2 verifier's DER and whether it is a certificate.
 fn verifier_v2(verifier: &Value) -> Result<(Vec<u8>, bool), String> {
     if verifier.get("x509Certificate").is_some() {
@@ -499,22 +512,8 @@ fn rekor_v2(inner: &Inner, body: &[u8]) -> Result<Value, String> {
     if let Some(dsse) = request.get("dsseRequestV002") {
         let envelope = &dsse["envelope"];
         let payload = base64_at(envelope, &["payload"])?;
-        let signatures = envelope
-            .get("signatures")
-            .and_then(Value::as_array)
-            .ok_or("the envelope has no signatures")?;
-        let [signature] = signatures.as_slice() else {
-            return Err(format!("{} signatures, one expected", signatures.len()));
-        };
-        let signature = base64_at(signature, &["sig"])?;
-        let verifiers = dsse
-            .get("verifiers")
-            .and_then(Value::as_array)
-            .ok_or("no verifiers")?;
-        let [verifier] = verifiers.as_slice() else {
-            return Err(format!("{} verifiers, one expected", verifiers.len()));
-        };
-        let (der, certificate) = verifier_v2(verifier)?;
+        let signature = base64_at(only(envelope, "signatures")?, &["sig"])?;
+        let (der, certificate) = verifier_v2(only(dsse, "verifiers")?)?;
         let body: Value =
             serde_json::from_slice(&dsse_body(&der, certificate, &signature, &payload))
                 .map_err(|e| format!("the dsse body: {e}"))?;

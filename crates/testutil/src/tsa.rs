@@ -129,15 +129,7 @@ impl TestTsa {
     /// The `timestampAuthorities` item of a trusted root naming this
     /// authority (leaf, then root), valid from 2020 on.
     pub fn trusted_root_entry(&self) -> Value {
-        json!({
-            "subject": {"organization": "test", "commonName": "test TSA"},
-            "uri": "https://tsa.test/api/v1/timestamp",
-            "certChain": {"certificates": [
-                {"rawBytes": STANDARD.encode(&self.leaf_der)},
-                {"rawBytes": STANDARD.encode(self.root.der())},
-            ]},
-            "validFor": {"start": "2020-01-01T00:00:00Z"},
-        })
+        authority_entry("tsa.test", &self.leaf_der, self.root.der())
     }
 
     /// A DER `TimeStampToken` over SHA-256(`signature`) at `gen_time`
@@ -258,6 +250,20 @@ impl TestTsa {
             .to_der()
             .expect("TimeStampResp")
     }
+}
+
+/// The `timestampAuthorities` item of a trusted root for an authority
+/// known as `host`: its chain (`leaf`, then `root`, DER), valid from 2020.
+pub fn authority_entry(host: &str, leaf: &[u8], root: &[u8]) -> Value {
+    json!({
+        "subject": {"organization": "test", "commonName": host},
+        "uri": format!("https://{host}/api/v1/timestamp"),
+        "certChain": {"certificates": [
+            {"rawBytes": STANDARD.encode(leaf)},
+            {"rawBytes": STANDARD.encode(root)},
+        ]},
+        "validFor": {"start": "2020-01-01T00:00:00Z"},
+    })
 }
 
 /// A bundle's `timestampVerificationData` holding `tokens`.
